@@ -1,0 +1,413 @@
+// tapvs TAP binding: create or attach a TAP device, read and write Ethernet frames in batches.
+//
+// The addon holds no packet logic. JavaScript registers one arena buffer and a few Int32Arrays once;
+// a wake-up (uv_poll on the non-blocking fd, level-triggered) drains up to `rxSlots` frames into the
+// arena's receive slots and calls back into JavaScript once with the count. JavaScript rewrites frames
+// in place and describes what to send as (offset, length) pairs, then calls write(count) once.
+//
+// Room for later work is kept in the open options: IFF_VNET_HDR (offloads), IFF_MULTI_QUEUE (one fd per
+// queue/worker), and a busy-poll phase before sleeping.
+
+#include <napi.h>
+#include <uv.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <linux/if_tun.h>
+#include <linux/sockios.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+
+namespace {
+
+std::string ErrnoText(const char* what, int err) {
+  return std::string(what) + ": " + strerror(err);
+}
+
+// An AF_INET datagram socket for SIOC* interface ioctls, opened per call (control path only).
+int WithIfreq(const char* ifname, unsigned long request, ifreq* ifr, std::string* error, const char* what) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) {
+    *error = ErrnoText("socket(AF_INET)", errno);
+    return -1;
+  }
+  strncpy(ifr->ifr_name, ifname, IFNAMSIZ - 1);
+  int rc = ioctl(s, request, ifr);
+  int err = errno;
+  close(s);
+  if (rc < 0) {
+    *error = ErrnoText(what, err);
+    return -1;
+  }
+  return 0;
+}
+
+class TapDevice : public Napi::ObjectWrap<TapDevice> {
+ public:
+  static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+    Napi::Function cls = DefineClass(
+        env, "TapDevice",
+        {
+            InstanceAccessor<&TapDevice::GetName>("name"),
+            InstanceAccessor<&TapDevice::GetFd>("fd"),
+            InstanceAccessor<&TapDevice::GetCreated>("created"),
+            InstanceAccessor<&TapDevice::GetVnetHdr>("vnetHdr"),
+            InstanceMethod<&TapDevice::SetMac>("setMac"),
+            InstanceMethod<&TapDevice::SetMtu>("setMtu"),
+            InstanceMethod<&TapDevice::SetUp>("setUp"),
+            InstanceMethod<&TapDevice::AddToBridge>("addToBridge"),
+            InstanceMethod<&TapDevice::SetOffload>("setOffload"),
+            InstanceMethod<&TapDevice::SetBuffers>("setBuffers"),
+            InstanceMethod<&TapDevice::Read>("read"),
+            InstanceMethod<&TapDevice::Write>("write"),
+            InstanceMethod<&TapDevice::Start>("start"),
+            InstanceMethod<&TapDevice::Stop>("stop"),
+            InstanceMethod<&TapDevice::Close>("close"),
+            InstanceMethod<&TapDevice::Counters>("counters"),
+        });
+    exports.Set("TapDevice", cls);
+    return exports;
+  }
+
+  // new TapDevice(name, { vnetHdr?: boolean, multiQueue?: boolean })
+  explicit TapDevice(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TapDevice>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsString()) {
+      Napi::TypeError::New(env, "TapDevice(name, options?): name must be a string").ThrowAsJavaScriptException();
+      return;
+    }
+    std::string name = info[0].As<Napi::String>().Utf8Value();
+    if (name.empty() || name.size() >= IFNAMSIZ) {
+      Napi::TypeError::New(env, "TAP name must be 1.." + std::to_string(IFNAMSIZ - 1) + " characters").ThrowAsJavaScriptException();
+      return;
+    }
+    bool multiQueue = false;
+    if (info.Length() > 1 && info[1].IsObject()) {
+      Napi::Object o = info[1].As<Napi::Object>();
+      vnet_hdr_ = o.Get("vnetHdr").ToBoolean().Value();
+      multiQueue = o.Get("multiQueue").ToBoolean().Value();
+    }
+    created_ = if_nametoindex(name.c_str()) == 0;
+
+    fd_ = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd_ < 0) {
+      Napi::Error::New(env, ErrnoText("open /dev/net/tun", errno)).ThrowAsJavaScriptException();
+      return;
+    }
+    ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+    if (vnet_hdr_) ifr.ifr_flags |= IFF_VNET_HDR;
+    if (multiQueue) ifr.ifr_flags |= IFF_MULTI_QUEUE;
+    strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+    if (ioctl(fd_, TUNSETIFF, &ifr) < 0) {
+      int err = errno;
+      close(fd_);
+      fd_ = -1;
+      Napi::Error::New(env, ErrnoText(("TUNSETIFF " + name).c_str(), err)).ThrowAsJavaScriptException();
+      return;
+    }
+    name_ = ifr.ifr_name;
+    // A TAP that already existed keeps the offloads of its previous user: always set them explicitly.
+    if (ioctl(fd_, TUNSETOFFLOAD, 0UL) < 0) {
+      int err = errno;
+      close(fd_);
+      fd_ = -1;
+      Napi::Error::New(env, ErrnoText("TUNSETOFFLOAD", err)).ThrowAsJavaScriptException();
+      return;
+    }
+  }
+
+  ~TapDevice() override { CloseFd(); }
+
+ private:
+  Napi::Value GetName(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), name_); }
+  Napi::Value GetFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
+  Napi::Value GetCreated(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), created_); }
+  Napi::Value GetVnetHdr(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), vnet_hdr_); }
+
+  bool CheckOpen(Napi::Env env) {
+    if (fd_ >= 0) return true;
+    Napi::Error::New(env, "TAP device is closed").ThrowAsJavaScriptException();
+    return false;
+  }
+
+  // setMac(Uint8Array(6)): the kernel-side interface's own MAC address.
+  Napi::Value SetMac(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env)) return env.Undefined();
+    if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::Uint8Array>().ByteLength() != 6) {
+      Napi::TypeError::New(env, "setMac(mac: Uint8Array(6))").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_hwaddr.sa_family = 1;  // ARPHRD_ETHER
+    memcpy(ifr.ifr_hwaddr.sa_data, info[0].As<Napi::Uint8Array>().Data(), 6);
+    std::string error;
+    if (WithIfreq(name_.c_str(), SIOCSIFHWADDR, &ifr, &error, "SIOCSIFHWADDR") < 0)
+      Napi::Error::New(env, error).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+
+  Napi::Value SetMtu(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env)) return env.Undefined();
+    ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_mtu = info[0].As<Napi::Number>().Int32Value();
+    std::string error;
+    if (WithIfreq(name_.c_str(), SIOCSIFMTU, &ifr, &error, "SIOCSIFMTU") < 0)
+      Napi::Error::New(env, error).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+
+  // setUp(up: boolean)
+  Napi::Value SetUp(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env)) return env.Undefined();
+    bool up = info.Length() < 1 || info[0].ToBoolean().Value();
+    ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    std::string error;
+    if (WithIfreq(name_.c_str(), SIOCGIFFLAGS, &ifr, &error, "SIOCGIFFLAGS") < 0) {
+      Napi::Error::New(env, error).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (up) ifr.ifr_flags |= IFF_UP;
+    else ifr.ifr_flags &= ~IFF_UP;
+    if (WithIfreq(name_.c_str(), SIOCSIFFLAGS, &ifr, &error, "SIOCSIFFLAGS") < 0)
+      Napi::Error::New(env, error).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+
+  // addToBridge(bridge: string): enslave the TAP to a Linux bridge (SIOCBRADDIF).
+  Napi::Value AddToBridge(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env)) return env.Undefined();
+    std::string bridge = info[0].As<Napi::String>().Utf8Value();
+    ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_ifindex = static_cast<int>(if_nametoindex(name_.c_str()));
+    std::string error;
+    if (bridge.empty() || bridge.size() >= IFNAMSIZ || if_nametoindex(bridge.c_str()) == 0) {
+      Napi::Error::New(env, "no such bridge: " + bridge).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (WithIfreq(bridge.c_str(), SIOCBRADDIF, &ifr, &error, "SIOCBRADDIF") < 0)
+      Napi::Error::New(env, error + " (is " + bridge + " a bridge?)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+
+  // setOffload(flags: number): TUNSETOFFLOAD (TUN_F_CSUM=1, TSO4=2, TSO6=4, TSO_ECN=8); needs vnetHdr.
+  Napi::Value SetOffload(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env)) return env.Undefined();
+    unsigned long flags = info[0].As<Napi::Number>().Uint32Value();
+    if (ioctl(fd_, TUNSETOFFLOAD, flags) < 0)
+      Napi::Error::New(env, ErrnoText("TUNSETOFFLOAD", errno)).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+
+  // setBuffers(arena: Uint8Array, rxSlotSize, rxSlots, rxLengths: Int32Array, txOffsets: Int32Array,
+  //            txLengths: Int32Array): registered once; read() fills slots [0, rxSlots) of the arena.
+  Napi::Value SetBuffers(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 6 || !info[0].IsTypedArray() || !info[3].IsTypedArray() || !info[4].IsTypedArray() ||
+        !info[5].IsTypedArray()) {
+      Napi::TypeError::New(env, "setBuffers(arena, rxSlotSize, rxSlots, rxLengths, txOffsets, txLengths)")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Napi::Uint8Array arena = info[0].As<Napi::Uint8Array>();
+    uint32_t slotSize = info[1].As<Napi::Number>().Uint32Value();
+    uint32_t slots = info[2].As<Napi::Number>().Uint32Value();
+    Napi::Int32Array rxLens = info[3].As<Napi::Int32Array>();
+    Napi::Int32Array txOffsets = info[4].As<Napi::Int32Array>();
+    Napi::Int32Array txLens = info[5].As<Napi::Int32Array>();
+    if (slotSize < 64 || slots == 0 || static_cast<uint64_t>(slotSize) * slots > arena.ByteLength() ||
+        rxLens.ElementLength() < slots || txOffsets.ElementLength() != txLens.ElementLength()) {
+      Napi::RangeError::New(env, "setBuffers: arena too small for rxSlots * rxSlotSize, or array sizes disagree")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    arena_ref_ = Napi::Persistent(arena.As<Napi::Object>());
+    rx_lens_ref_ = Napi::Persistent(rxLens.As<Napi::Object>());
+    tx_off_ref_ = Napi::Persistent(txOffsets.As<Napi::Object>());
+    tx_len_ref_ = Napi::Persistent(txLens.As<Napi::Object>());
+    arena_ = arena.Data();
+    arena_len_ = arena.ByteLength();
+    slot_size_ = slotSize;
+    rx_slots_ = slots;
+    rx_lens_ = rxLens.Data();
+    tx_offsets_ = txOffsets.Data();
+    tx_lens_ = txLens.Data();
+    tx_capacity_ = txLens.ElementLength();
+    return env.Undefined();
+  }
+
+  // Drain up to max frames into the receive slots. Returns the count; stops at EAGAIN.
+  uint32_t Drain(uint32_t max) {
+    if (fd_ < 0 || arena_ == nullptr) return 0;
+    if (max > rx_slots_) max = rx_slots_;
+    uint32_t n = 0;
+    while (n < max) {
+      ssize_t r = ::read(fd_, arena_ + static_cast<size_t>(n) * slot_size_, slot_size_);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) counters_[kRxErrors]++;
+        break;
+      }
+      if (r == 0) break;
+      rx_lens_[n++] = static_cast<int32_t>(r);
+    }
+    counters_[kRxFrames] += n;
+    return n;
+  }
+
+  // read(max?: number): number
+  Napi::Value Read(const Napi::CallbackInfo& info) {
+    uint32_t max = info.Length() > 0 ? info[0].As<Napi::Number>().Uint32Value() : rx_slots_;
+    return Napi::Number::New(info.Env(), Drain(max));
+  }
+
+  // write(count): send frames txOffsets[i]..+txLengths[i] for i < count (length <= 0 = skip).
+  // Returns the number of frames the kernel accepted; a refused frame is counted, never retried.
+  Napi::Value Write(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint32_t count = info[0].As<Napi::Number>().Uint32Value();
+    if (arena_ == nullptr || fd_ < 0) return Napi::Number::New(env, 0);
+    if (count > tx_capacity_) count = tx_capacity_;
+    uint32_t sent = 0;
+    for (uint32_t i = 0; i < count; i++) {
+      int32_t off = tx_offsets_[i], len = tx_lens_[i];
+      if (len <= 0) continue;
+      if (off < 0 || static_cast<size_t>(off) + static_cast<size_t>(len) > arena_len_) {
+        counters_[kTxErrors]++;
+        continue;
+      }
+      ssize_t w;
+      do {
+        w = ::write(fd_, arena_ + off, static_cast<size_t>(len));
+      } while (w < 0 && errno == EINTR);
+      if (w < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) counters_[kTxBusy]++;
+        else counters_[kTxErrors]++;
+      } else {
+        sent++;
+      }
+    }
+    counters_[kTxFrames] += sent;
+    return Napi::Number::New(env, sent);
+  }
+
+  // start(onFrames: (count: number) => void): wake on readability, drain, call back once per batch.
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env)) return env.Undefined();
+    if (arena_ == nullptr) {
+      Napi::Error::New(env, "start: call setBuffers first").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (polling_) return env.Undefined();
+    callback_ = Napi::Persistent(info[0].As<Napi::Function>());
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    poll_ = new uv_poll_t;
+    poll_->data = this;
+    if (uv_poll_init(loop, poll_, fd_) != 0) {
+      delete poll_;
+      poll_ = nullptr;
+      Napi::Error::New(env, "uv_poll_init failed").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    uv_poll_start(poll_, UV_READABLE, &TapDevice::OnReadable);
+    polling_ = true;
+    Ref();  // keep the wrapper alive while the poll handle may call into it
+    return env.Undefined();
+  }
+
+  static void OnReadable(uv_poll_t* handle, int status, int events) {
+    TapDevice* self = static_cast<TapDevice*>(handle->data);
+    if (self == nullptr || !self->polling_) return;
+    self->counters_[kWakeups]++;
+    uint32_t n = self->Drain(self->rx_slots_);
+    if (n == 0) return;
+    Napi::Env env = self->Env();
+    Napi::HandleScope scope(env);
+    // MakeCallback runs the microtask queue and reports exceptions as uncaught, like any I/O callback.
+    self->callback_.MakeCallback(env.Global(), {Napi::Number::New(env, n)});
+  }
+
+  void StopPolling() {
+    if (!polling_) return;
+    polling_ = false;
+    uv_poll_stop(poll_);
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    poll_ = nullptr;
+    callback_.Reset();
+    Unref();
+  }
+
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    StopPolling();
+    return info.Env().Undefined();
+  }
+
+  void CloseFd() {
+    if (fd_ >= 0) {
+      close(fd_);  // a TAP this process created (not persistent) disappears with its last fd
+      fd_ = -1;
+    }
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    StopPolling();
+    CloseFd();
+    arena_ = nullptr;
+    return info.Env().Undefined();
+  }
+
+  // counters(): { rxFrames, rxErrors, txFrames, txErrors, txBusy, wakeups }
+  Napi::Value Counters(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("rxFrames", Napi::Number::New(env, static_cast<double>(counters_[kRxFrames])));
+    o.Set("rxErrors", Napi::Number::New(env, static_cast<double>(counters_[kRxErrors])));
+    o.Set("txFrames", Napi::Number::New(env, static_cast<double>(counters_[kTxFrames])));
+    o.Set("txErrors", Napi::Number::New(env, static_cast<double>(counters_[kTxErrors])));
+    o.Set("txBusy", Napi::Number::New(env, static_cast<double>(counters_[kTxBusy])));
+    o.Set("wakeups", Napi::Number::New(env, static_cast<double>(counters_[kWakeups])));
+    return o;
+  }
+
+  enum { kRxFrames, kRxErrors, kTxFrames, kTxErrors, kTxBusy, kWakeups, kCounterCount };
+
+  int fd_ = -1;
+  std::string name_;
+  bool created_ = false;
+  bool vnet_hdr_ = false;
+  bool polling_ = false;
+  uv_poll_t* poll_ = nullptr;
+  Napi::FunctionReference callback_;
+  Napi::ObjectReference arena_ref_, rx_lens_ref_, tx_off_ref_, tx_len_ref_;
+  uint8_t* arena_ = nullptr;
+  size_t arena_len_ = 0;
+  uint32_t slot_size_ = 0, rx_slots_ = 0, tx_capacity_ = 0;
+  int32_t* rx_lens_ = nullptr;
+  int32_t* tx_offsets_ = nullptr;
+  int32_t* tx_lens_ = nullptr;
+  uint64_t counters_[kCounterCount] = {};
+};
+
+Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return TapDevice::Init(env, exports); }
+
+}  // namespace
+
+NODE_API_MODULE(tapvs_tap, InitModule)

@@ -1,0 +1,201 @@
+#!/usr/bin/env node
+/**
+ * tapvsd — the tapvs daemon: owns a TAP device and balances the virtual services configured over its
+ * control socket (with `tapvs`, ipvsadm's syntax) or from a rules file in `ipvsadm -S` format.
+ *
+ *   tapvsd --tap IFNAME [--bridge BRIDGE] [--mac MAC] --address IP/PREFIX [--address ...]
+ *          [--gateway IP] [--socket PATH] [--rules FILE] [--conn-max N] [--log-format text|json]
+ */
+import fs from 'node:fs';
+import { Director } from '../director.js';
+import { parseIpv4 } from '../dataplane/wire/ipv4.js';
+import type { InterfaceAddress } from '../dataplane/routes.js';
+import { Logger } from '../logger.js';
+import { socketPathFromEnv } from '../control/protocol.js';
+import { parseRestoreText } from './restore-input.js';
+
+const USAGE = `Usage: tapvsd --tap IFNAME [--bridge BRIDGE] [--mac MAC] --address IP/PREFIX [--address IP/PREFIX ...]
+              [--gateway IP] [--socket PATH] [--rules FILE] [--conn-max N] [--log-format text|json]
+
+  --tap IFNAME        TAP device to create (or attach to) in the current network namespace
+  --bridge BRIDGE     enslave the TAP to this existing Linux bridge
+  --mac MAC           the director's MAC address on the LAN (default: random, locally administered)
+  --address IP/PREFIX the director's own address (DIP); ARP and ICMP echo are answered for it and every VIP
+  --gateway IP        default route for destinations outside the --address subnets
+  --socket PATH       control socket (default $TAPVS_SOCKET or /run/tapvs.sock), created mode 0600
+  --rules FILE        rules in 'ipvsadm -S' format, applied at start (all or nothing)
+  --conn-max N        connection table limit (default 1048576); beyond it new connections are refused
+  --log-format F      text (default) or json
+`;
+
+interface DaemonArgs {
+  tap: string;
+  bridge?: string;
+  mac?: Uint8Array;
+  addresses: InterfaceAddress[];
+  gateway?: number;
+  socket: string;
+  rules?: string;
+  connMax: number;
+  logFormat: 'text' | 'json';
+}
+
+class UsageError extends Error {}
+
+function parseMac(text: string): Uint8Array {
+  const m = /^([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2})$/i.exec(text);
+  if (!m) throw new UsageError(`invalid MAC address '${text}'`);
+  const mac = new Uint8Array(m.slice(1).map((h) => parseInt(h, 16)));
+  if (mac[0] & 1) throw new UsageError(`MAC address '${text}' is multicast`);
+  return mac;
+}
+
+function parseAddress(text: string): InterfaceAddress {
+  const m = /^([0-9.]+)\/(\d{1,2})$/.exec(text);
+  const addr = m ? parseIpv4(m[1]) : NaN;
+  const prefix = m ? Number(m[2]) : NaN;
+  if (!(addr >= 0) || !(prefix >= 0 && prefix <= 32)) throw new UsageError(`invalid address '${text}' (expected IPv4/PREFIX)`);
+  return { addr, prefix };
+}
+
+export function parseDaemonArgs(argv: string[]): DaemonArgs | 'help' {
+  const out: Partial<DaemonArgs> & { addresses: InterfaceAddress[] } = { addresses: [], connMax: 1 << 20, logFormat: 'text' };
+  for (let i = 0; i < argv.length; i++) {
+    const opt = argv[i];
+    if (opt === '-h' || opt === '--help') return 'help';
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`option ${opt} needs a value`);
+      return v;
+    };
+    switch (opt) {
+      case '--tap':
+        out.tap = value();
+        if (!/^[A-Za-z0-9_.:-]{1,15}$/.test(out.tap)) throw new UsageError(`invalid interface name '${out.tap}'`);
+        break;
+      case '--bridge':
+        out.bridge = value();
+        break;
+      case '--mac':
+        out.mac = parseMac(value());
+        break;
+      case '--address':
+        out.addresses.push(parseAddress(value()));
+        break;
+      case '--gateway': {
+        const g = parseIpv4(value());
+        if (!(g >= 0)) throw new UsageError(`invalid gateway '${argv[i]}'`);
+        out.gateway = g;
+        break;
+      }
+      case '--socket':
+        out.socket = value();
+        break;
+      case '--rules':
+        out.rules = value();
+        break;
+      case '--conn-max': {
+        const n = Number(value());
+        if (!Number.isInteger(n) || n < 1 || n > 1 << 26) throw new UsageError(`invalid --conn-max '${argv[i]}' (1..67108864)`);
+        out.connMax = n;
+        break;
+      }
+      case '--log-format': {
+        const f = value();
+        if (f !== 'text' && f !== 'json') throw new UsageError(`invalid --log-format '${f}' (text or json)`);
+        out.logFormat = f;
+        break;
+      }
+      default:
+        throw new UsageError(`unknown option '${opt}'`);
+    }
+  }
+  if (!out.tap) throw new UsageError('--tap is required');
+  if (out.addresses.length === 0) throw new UsageError('at least one --address is required');
+  return { ...out, socket: socketPathFromEnv(out.socket) } as DaemonArgs;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let args: DaemonArgs | 'help';
+  try {
+    args = parseDaemonArgs(argv);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`tapvsd: ${e.message}\n${USAGE}`);
+      return 2;
+    }
+    throw e;
+  }
+  if (args === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const logger = new Logger(args.logFormat);
+  const director = new Director({
+    tap: args.tap,
+    bridge: args.bridge,
+    mac: args.mac,
+    addresses: args.addresses,
+    gateway: args.gateway,
+    socketPath: args.socket,
+    connMax: args.connMax,
+    logger,
+  });
+
+  if (args.rules) {
+    let text: string;
+    try {
+      text = fs.readFileSync(args.rules, 'utf8');
+    } catch (e) {
+      process.stderr.write(`tapvsd: cannot read rules file ${args.rules}: ${(e as Error).message}\n`);
+      return 2;
+    }
+    const parsed = parseRestoreText(text);
+    if ('error' in parsed) {
+      process.stderr.write(`tapvsd: ${args.rules}:${parsed.line}: ${parsed.error}\n`);
+      return 2;
+    }
+    const reply = director.applyInitial({ op: 'batch', commands: parsed.commands });
+    if (!reply.ok) {
+      const line = reply.failedIndex !== undefined ? parsed.lines[reply.failedIndex] : 0;
+      process.stderr.write(`tapvsd: ${args.rules}:${line}: ${reply.message ?? reply.errno}; no rules applied\n`);
+      return 2;
+    }
+    logger.info('rules loaded', { file: args.rules, commands: parsed.commands.length });
+  }
+
+  try {
+    await director.start();
+  } catch (e) {
+    process.stderr.write(`tapvsd: ${(e as Error).message}\n`);
+    await director.stop();
+    return 1;
+  }
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('stopping', { signal });
+    director.stop().then(
+      () => process.exit(0),
+      (e) => {
+        process.stderr.write(`tapvsd: ${(e as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  return -1; // keep running
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (e) => {
+    process.stderr.write(`tapvsd: ${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,49 @@
+/**
+ * The control protocol between `tapvs` (the ipvsadm-compatible CLI) and `tapvsd`: one JSON object
+ * per line over a Unix stream socket, one reply line per request line. It carries the operations of
+ * the kernel's IPVS netlink family; errors come back as the errno the kernel would have returned, so
+ * the CLI can print libipvs's messages.
+ */
+import type {
+  ConnectionSnapshot,
+  DestinationConfig,
+  DestinationKey,
+  ServiceConfig,
+  ServiceKey,
+  TableSnapshot,
+  Timeouts,
+} from './model.js';
+
+export type Command =
+  | { op: 'add-service'; service: ServiceConfig }
+  | { op: 'edit-service'; service: ServiceConfig }
+  | { op: 'delete-service'; service: ServiceKey }
+  | { op: 'flush' }
+  | { op: 'add-server'; service: ServiceKey; dest: DestinationConfig }
+  | { op: 'edit-server'; service: ServiceKey; dest: DestinationConfig }
+  | { op: 'delete-server'; service: ServiceKey; dest: DestinationKey }
+  | { op: 'zero'; service?: ServiceKey }
+  | { op: 'set-timeouts'; timeouts: Timeouts };
+
+export type Request =
+  | Command
+  /** All-or-nothing: either every command applies, or none does and `failedIndex` names the first that failed. */
+  | { op: 'batch'; commands: Command[] }
+  | { op: 'get-table' }
+  | { op: 'get-connections' }
+  | { op: 'get-timeouts' }
+  /** tapvs's own: data plane counters (drops by reason, frames, TAP counters). */
+  | { op: 'get-counters' };
+
+/** errno names the kernel's IPVS code returns, plus ERANGE for threshold order. */
+export type Errno = 'EEXIST' | 'ENOENT' | 'ESRCH' | 'EINVAL' | 'ERANGE' | 'ENOMEM' | 'EPERM' | 'EOPNOTSUPP' | 'EAFNOSUPPORT';
+
+export type Reply =
+  | { ok: true; table?: TableSnapshot; connections?: ConnectionSnapshot[]; timeouts?: Timeouts; counters?: Record<string, unknown> }
+  | { ok: false; errno: Errno; failedIndex?: number; message?: string };
+
+export const DEFAULT_SOCKET_PATH = '/run/tapvs.sock';
+
+export function socketPathFromEnv(explicit?: string): string {
+  return explicit ?? process.env.TAPVS_SOCKET ?? DEFAULT_SOCKET_PATH;
+}

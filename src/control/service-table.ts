@@ -1,0 +1,305 @@
+/**
+ * The virtual services and their destinations: the one source of truth that the CLI, `-R` and the
+ * rules file change (through commands.ts) and the data plane reads. Each operation mirrors the
+ * kernel's (ip_vs_ctl.c) checks and returns the errno the kernel would, or null on success.
+ *
+ * Destinations of a service are kept in kernel list order: a new destination goes to the head.
+ */
+import { DEST_F_AVAILABLE, DEST_F_OVERLOAD, DestinationTable } from '../dataplane/destination-table.js';
+import { parseIpv4 } from '../dataplane/wire/ipv4.js';
+import { DestinationChange, type Scheduler } from '../schedulers/scheduler.js';
+import { createScheduler } from '../schedulers/registry.js';
+import { CounterTable } from '../stats/counters.js';
+import {
+  ForwardMethod,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  SVC_F_ONEPACKET,
+  SVC_F_PERSISTENT,
+  SVC_F_SCHED_MASK,
+  sameDestinationKey,
+  sameServiceKey,
+  type DestinationConfig,
+  type DestinationKey,
+  type ServiceConfig,
+  type ServiceKey,
+} from './model.js';
+import type { Errno } from './protocol.js';
+
+export class VirtualService {
+  constructor(
+    readonly id: number,
+    public config: ServiceConfig,
+    /** The VIP as a host-order u32. */
+    readonly vaddr: number,
+    public scheduler: Scheduler,
+  ) {}
+  /** Destination ids in kernel list order (newest first). */
+  dests: number[] = [];
+  /** Configuration of each destination id in `dests`. */
+  destConfigs = new Map<number, DestinationConfig>();
+}
+
+export interface ControlError {
+  errno: Errno;
+  message?: string;
+}
+
+const INDEX_EMPTY = -1;
+
+export class ServiceTable {
+  readonly dests: DestinationTable;
+  readonly serviceStats = new CounterTable();
+  readonly destStats = new CounterTable();
+  /** Services in creation order (the listing's unsorted order). */
+  readonly services: VirtualService[] = [];
+  /** Called after any change, so the data plane can react (gratuitous ARP for new VIPs, etc.). */
+  onChange: ((what: 'service-added' | 'service-removed' | 'changed', svc?: VirtualService) => void) | null = null;
+  /** Called when counters of a service or destination id restart from zero (-Z, or a new id). */
+  onStatsReset: ((kind: 'service' | 'dest', id: number) => void) | null = null;
+
+  private readonly byId: (VirtualService | undefined)[] = [];
+  private freeIds: number[] = [];
+  // Open-addressing index (protocol, vaddr, vport) -> service id, read per packet by the data plane.
+  private idxAddr = new Uint32Array(16);
+  private idxPort = new Uint16Array(16);
+  private idxProto = new Uint8Array(16);
+  private idxService = new Int32Array(16).fill(INDEX_EMPTY);
+  private idxMask = 15;
+  /** Every VIP, for ARP and ICMP echo (control-path rebuilt, scanned per ARP request). */
+  vips = new Uint32Array(0);
+
+  constructor(dests = new DestinationTable()) {
+    this.dests = dests;
+  }
+
+  service(id: number): VirtualService | undefined {
+    return this.byId[id];
+  }
+
+  find(key: ServiceKey): VirtualService | undefined {
+    return this.services.find((s) => sameServiceKey(s.config, key));
+  }
+
+  /** Per-packet service lookup (kernel ip_vs_service_find, address services): service id or -1. */
+  lookup(protocol: number, vaddr: number, vport: number): number {
+    let h = (Math.imul(vaddr ^ (vport << 16) ^ protocol, 0x9e3779b1) >>> 16) & this.idxMask;
+    for (;;) {
+      const s = this.idxService[h];
+      if (s === INDEX_EMPTY) return -1;
+      if (this.idxAddr[h] === vaddr && this.idxPort[h] === vport && this.idxProto[h] === protocol) return s;
+      h = (h + 1) & this.idxMask;
+    }
+  }
+
+  isVip(addr: number): boolean {
+    const v = this.vips;
+    for (let i = 0; i < v.length; i++) if (v[i] === addr) return true;
+    return false;
+  }
+
+  // ---- kernel operations -------------------------------------------------------------------------
+
+  addService(cfg: ServiceConfig): ControlError | null {
+    const invalid = this.checkServiceConfig(cfg);
+    if (invalid) return invalid;
+    if (this.find(cfg)) return { errno: 'EEXIST' };
+    const scheduler = createScheduler(cfg.scheduler);
+    if (!scheduler) return { errno: 'ENOENT' };
+    const id = this.freeIds.length > 0 ? this.freeIds.pop()! : this.byId.length;
+    const svc = new VirtualService(id, { ...cfg }, parseIpv4(cfg.addr) >>> 0, scheduler);
+    scheduler.update(svc.dests, this.dests, DestinationChange.Added, -1);
+    this.byId[id] = svc;
+    this.services.push(svc);
+    this.serviceStats.ensure(id);
+    this.serviceStats.zero(id);
+    this.onStatsReset?.('service', id);
+    this.rebuildIndex();
+    this.onChange?.('service-added', svc);
+    return null;
+  }
+
+  editService(cfg: ServiceConfig): ControlError | null {
+    const svc = this.find(cfg);
+    if (!svc) return { errno: 'ESRCH' };
+    const invalid = this.checkServiceConfig(cfg);
+    if (invalid) return invalid;
+    if (cfg.scheduler !== svc.config.scheduler) {
+      const scheduler = createScheduler(cfg.scheduler);
+      if (!scheduler) return { errno: 'ENOENT' };
+      // Existing connections keep their destinations; only new ones use the new scheduler.
+      svc.scheduler = scheduler;
+      scheduler.update(svc.dests, this.dests, DestinationChange.Added, -1);
+    }
+    svc.config = { ...cfg };
+    this.onChange?.('changed', svc);
+    return null;
+  }
+
+  deleteService(key: ServiceKey): ControlError | null {
+    const svc = this.find(key);
+    if (!svc) return { errno: 'ESRCH' };
+    for (const d of [...svc.dests]) this.unlinkDest(svc, d);
+    this.services.splice(this.services.indexOf(svc), 1);
+    this.byId[svc.id] = undefined;
+    this.freeIds.push(svc.id);
+    this.rebuildIndex();
+    this.onChange?.('service-removed', svc);
+    return null;
+  }
+
+  flush(): ControlError | null {
+    for (const svc of [...this.services]) this.deleteService(svc.config);
+    return null;
+  }
+
+  addDest(key: ServiceKey, cfg: DestinationConfig): ControlError | null {
+    const svc = this.find(key);
+    if (!svc) return { errno: 'ESRCH' };
+    const invalid = this.checkDestConfig(cfg);
+    if (invalid) return invalid;
+    for (const [, c] of svc.destConfigs) if (sameDestinationKey(c, cfg)) return { errno: 'EEXIST' };
+    const t = this.dests;
+    const id = t.allocate();
+    t.addr[id] = parseIpv4(cfg.addr) >>> 0;
+    t.port[id] = cfg.port;
+    t.service[id] = svc.id;
+    this.applyDestConfig(id, cfg);
+    t.flags[id] = DEST_F_AVAILABLE;
+    svc.dests.unshift(id); // kernel: list_add_rcu at the head
+    svc.destConfigs.set(id, { ...cfg });
+    this.destStats.ensure(id);
+    this.destStats.zero(id);
+    this.onStatsReset?.('dest', id);
+    svc.scheduler.update(svc.dests, t, DestinationChange.Added, id);
+    this.onChange?.('changed', svc);
+    return null;
+  }
+
+  editDest(key: ServiceKey, cfg: DestinationConfig): ControlError | null {
+    const svc = this.find(key);
+    if (!svc) return { errno: 'ESRCH' };
+    const invalid = this.checkDestConfig(cfg);
+    if (invalid) return invalid;
+    const id = this.findDest(svc, cfg);
+    if (id < 0) return { errno: 'ENOENT' };
+    this.applyDestConfig(id, cfg);
+    svc.destConfigs.set(id, { ...cfg });
+    svc.scheduler.update(svc.dests, this.dests, DestinationChange.Edited, id);
+    this.onChange?.('changed', svc);
+    return null;
+  }
+
+  deleteDest(key: ServiceKey, dest: DestinationKey): ControlError | null {
+    const svc = this.find(key);
+    if (!svc) return { errno: 'ESRCH' };
+    const id = this.findDest(svc, dest);
+    if (id < 0) return { errno: 'ENOENT' };
+    this.unlinkDest(svc, id);
+    this.onChange?.('changed', svc);
+    return null;
+  }
+
+  zero(key?: ServiceKey): ControlError | null {
+    if (key) {
+      const svc = this.find(key);
+      if (!svc) return { errno: 'ESRCH' };
+      this.zeroService(svc);
+    } else for (const svc of this.services) this.zeroService(svc);
+    return null;
+  }
+
+  /** Called by the connection tracker when the last connection of a deleted destination went away. */
+  releaseIfUnreferenced(id: number): void {
+    const t = this.dests;
+    if (t.used[id] === 1 && (t.flags[id] & DEST_F_AVAILABLE) === 0 && t.references(id) === 0) t.release(id);
+  }
+
+  destConfigOf(svc: VirtualService, id: number): DestinationConfig | undefined {
+    return svc.destConfigs.get(id);
+  }
+
+  // ---- internals ---------------------------------------------------------------------------------
+
+  private zeroService(svc: VirtualService): void {
+    this.serviceStats.zero(svc.id);
+    this.onStatsReset?.('service', svc.id);
+    for (const d of svc.dests) {
+      this.destStats.zero(d);
+      this.onStatsReset?.('dest', d);
+    }
+  }
+
+  private findDest(svc: VirtualService, key: DestinationKey): number {
+    for (const [id, c] of svc.destConfigs) if (sameDestinationKey(c, key)) return id;
+    return -1;
+  }
+
+  private applyDestConfig(id: number, cfg: DestinationConfig): void {
+    const t = this.dests;
+    t.weight[id] = cfg.weight;
+    if (cfg.weight > 0) t.lastWeight[id] = cfg.weight;
+    t.forward[id] = cfg.forward;
+    // Kernel __ip_vs_update_dest: a zero or raised upper threshold clears OVERLOAD at once.
+    if (cfg.uThreshold === 0 || cfg.uThreshold > t.uThreshold[id]) t.flags[id] &= ~DEST_F_OVERLOAD;
+    t.uThreshold[id] = cfg.uThreshold;
+    t.lThreshold[id] = cfg.lThreshold;
+  }
+
+  private unlinkDest(svc: VirtualService, id: number): void {
+    svc.scheduler.update(svc.dests, this.dests, DestinationChange.Deleted, id);
+    svc.dests.splice(svc.dests.indexOf(id), 1);
+    svc.destConfigs.delete(id);
+    // Kernel: the destination goes to the trash; connections bound to it keep it alive.
+    this.dests.flags[id] &= ~DEST_F_AVAILABLE;
+    this.releaseIfUnreferenced(id);
+  }
+
+  private checkServiceConfig(cfg: ServiceConfig): ControlError | null {
+    if (cfg.af !== 4) return { errno: 'EAFNOSUPPORT', message: 'IPv6 services are not supported yet' };
+    if (cfg.fwmark !== 0) return { errno: 'EINVAL', message: 'fwmark services are not supported yet' };
+    if (cfg.protocol !== IPPROTO_TCP && cfg.protocol !== IPPROTO_UDP)
+      return { errno: 'EINVAL', message: 'only TCP and UDP services are supported' };
+    if (cfg.flags & (SVC_F_PERSISTENT | SVC_F_ONEPACKET | SVC_F_SCHED_MASK) || cfg.pe !== '')
+      return { errno: 'EINVAL', message: 'persistence, one-packet scheduling and scheduler flags are not supported yet' };
+    if (cfg.port === 0) return { errno: 'EINVAL', message: 'port-0 services need persistence, not supported yet' };
+    if (!(parseIpv4(cfg.addr) >= 0)) return { errno: 'EINVAL' };
+    return null;
+  }
+
+  private checkDestConfig(cfg: DestinationConfig): ControlError | null {
+    if (cfg.weight < 0) return { errno: 'ERANGE' };
+    if (cfg.lThreshold > cfg.uThreshold) return { errno: 'ERANGE' };
+    if (cfg.af !== 4) return { errno: 'EAFNOSUPPORT', message: 'IPv6 real servers are not supported yet' };
+    const a = parseIpv4(cfg.addr);
+    if (!(a >= 0)) return { errno: 'EINVAL' };
+    const first = a >>> 24;
+    // Kernel: the address must be unicast (not 0/8, multicast, broadcast).
+    if (first === 0 || first >= 224 || first === 127) return { errno: 'EINVAL' };
+    if (cfg.forward !== ForwardMethod.Masq)
+      return { errno: 'EINVAL', message: 'only masquerading (-m) is supported yet' };
+    return null;
+  }
+
+  private rebuildIndex(): void {
+    let size = 16;
+    while (size < this.services.length * 4) size *= 2;
+    this.idxAddr = new Uint32Array(size);
+    this.idxPort = new Uint16Array(size);
+    this.idxProto = new Uint8Array(size);
+    this.idxService = new Int32Array(size).fill(INDEX_EMPTY);
+    this.idxMask = size - 1;
+    const vips = new Set<number>();
+    for (const s of this.services) {
+      if (s.config.fwmark !== 0) continue;
+      let h = (Math.imul(s.vaddr ^ (s.config.port << 16) ^ s.config.protocol, 0x9e3779b1) >>> 16) & this.idxMask;
+      while (this.idxService[h] !== INDEX_EMPTY) h = (h + 1) & this.idxMask;
+      this.idxAddr[h] = s.vaddr;
+      this.idxPort[h] = s.config.port;
+      this.idxProto[h] = s.config.protocol;
+      this.idxService[h] = s.id;
+      vips.add(s.vaddr);
+    }
+    this.vips = Uint32Array.from(vips);
+  }
+}

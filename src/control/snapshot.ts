@@ -1,0 +1,64 @@
+/** Build the listing snapshots the CLI prints (the kernel's service/destination/connection dumps). */
+import { CONN_F_TEMPLATE } from '../conntrack/connection-flags.js';
+import type { ConnectionTracker } from '../conntrack/connection-tracker.js';
+import { tcpStateName } from '../conntrack/tcp-state.js';
+import { formatIpv4 } from '../dataplane/wire/ipv4.js';
+import type { RateEstimator } from '../stats/rate-estimator.js';
+import { IPPROTO_TCP, IPPROTO_UDP, type ConnectionSnapshot, type TableSnapshot } from './model.js';
+import type { ServiceTable } from './service-table.js';
+
+/** The size IPVS reports in its version header (conn_tab_bits default 12). */
+export const CONN_TAB_SIZE = 4096;
+
+export function tableSnapshot(services: ServiceTable, tracker: ConnectionTracker, rates: RateEstimator): TableSnapshot {
+  const d = services.dests;
+  return {
+    connTabSize: CONN_TAB_SIZE,
+    timeouts: tracker.timeouts.get(),
+    services: services.services.map((svc) => ({
+      ...svc.config,
+      stats: services.serviceStats.snapshot(svc.id),
+      rate: rates.serviceRate(svc.id),
+      dests: svc.dests.map((id) => ({
+        ...svc.destConfigs.get(id)!,
+        activeConns: d.activeConns[id],
+        inactConns: d.inactConns[id],
+        persistConns: d.persistConns[id],
+        stats: services.destStats.snapshot(id),
+        rate: rates.destRate(id),
+      })),
+    })),
+  };
+}
+
+function protocolName(p: number, template: boolean): string {
+  if (p === IPPROTO_TCP) return 'TCP';
+  if (p === IPPROTO_UDP) return 'UDP';
+  if (p === 132) return 'SCTP';
+  return template ? 'IP' : String(p);
+}
+
+export function connectionSnapshot(tracker: ConnectionTracker, now: number): ConnectionSnapshot[] {
+  const t = tracker.table;
+  const out: ConnectionSnapshot[] = [];
+  t.forEach((i) => {
+    const template = (t.flags[i] & CONN_F_TEMPLATE) !== 0;
+    const p = t.protocol[i];
+    out.push({
+      protocol: protocolName(p, template),
+      expires: t.remainingSeconds(i, now),
+      state: p === IPPROTO_TCP ? tcpStateName(t.state[i]) : p === IPPROTO_UDP ? 'UDP' : 'NONE',
+      af: 4,
+      caddr: formatIpv4(t.caddr[i]),
+      cport: t.cport[i],
+      vaddr: formatIpv4(t.vaddr[i]),
+      vport: t.vport[i],
+      daddr: formatIpv4(t.daddr[i]),
+      dport: t.dport[i],
+      template,
+      peName: '',
+      peData: '',
+    });
+  });
+  return out;
+}

@@ -1,0 +1,143 @@
+/**
+ * The director's own presence on the LAN: what a host stack would do for its addresses and VIPs.
+ * ARP replies and requests (including gratuitous ARP), ICMP echo replies, ICMP errors (port
+ * unreachable, time exceeded) and TCP resets for segments nobody accepts. Frames are built in transmit
+ * slots; nothing is allocated per frame.
+ */
+import { copyMac, read16, write16 } from './wire/bytes.js';
+import { ARP_LEN, ARP_OP_REPLY, ARP_OP_REQUEST, ArpView } from './wire/arp.js';
+import { checksum, pseudoHeaderSum4, updateChecksum16 } from './wire/checksum.js';
+import { ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetView } from './wire/ethernet.js';
+import { ICMP_ECHO_REPLY, ICMP_HEADER_LEN, IcmpView } from './wire/icmp.js';
+import { IPPROTO_ICMP, IPPROTO_TCP, Ipv4View } from './wire/ipv4.js';
+import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TcpView } from './wire/tcp.js';
+import type { TxBatch } from './tx-batch.js';
+
+const BROADCAST = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+const ZERO_MAC = new Uint8Array(6);
+/** RFC 1812: an ICMP error carries as much of the original as fits in 576 bytes. */
+const ICMP_ERROR_MAX = 576;
+const DEFAULT_TTL = 64;
+
+export class HostStack {
+  private readonly eth = new EthernetView();
+  private readonly arp = new ArpView();
+  private readonly ip = new Ipv4View();
+  private readonly icmp = new IcmpView();
+  private readonly tcp = new TcpView();
+  private ipId = 1;
+
+  constructor(
+    readonly mac: Uint8Array,
+    private readonly tx: TxBatch,
+  ) {}
+
+  /** Answer an ARP request for one of our addresses (`targetIp`) to the requester. */
+  arpReply(req: Uint8Array, arpOff: number, targetIp: number): void {
+    const a = this.arp.at(req, arpOff);
+    const senderIp = a.senderIp;
+    const senderMacOff = a.senderMacOff;
+    const off = this.tx.allocate();
+    const buf = this.tx.arena;
+    copyMac(buf, off, req, senderMacOff);
+    copyMac(buf, off + 6, this.mac, 0);
+    write16(buf, off + 12, ETHERTYPE_ARP);
+    this.arp.at(buf, off + ETH_HEADER_LEN).write(ARP_OP_REPLY, this.mac, targetIp, req, senderMacOff, senderIp);
+    this.tx.send(off, ETH_HEADER_LEN + ARP_LEN);
+  }
+
+  /** Broadcast an ARP request for `targetIp` from `senderIp`. */
+  arpRequest(senderIp: number, targetIp: number): void {
+    const off = this.tx.allocate();
+    const buf = this.tx.arena;
+    copyMac(buf, off, BROADCAST, 0);
+    copyMac(buf, off + 6, this.mac, 0);
+    write16(buf, off + 12, ETHERTYPE_ARP);
+    this.arp.at(buf, off + ETH_HEADER_LEN).write(ARP_OP_REQUEST, this.mac, senderIp, ZERO_MAC, 0, targetIp);
+    this.tx.send(off, ETH_HEADER_LEN + ARP_LEN);
+  }
+
+  /** Gratuitous ARP (a request with sender = target = `ip`), as the kernel sends when an address comes up. */
+  gratuitousArp(ip: number): void {
+    this.arpRequest(ip, ip);
+  }
+
+  /** Turn an ICMP echo request (in the frame at `off`) into the reply, in place, and queue it. */
+  echoReply(buf: Uint8Array, off: number): void {
+    const eth = this.eth.at(buf, off);
+    copyMac(buf, off, buf, off + 6); // destination := requester
+    eth.setSrc(this.mac);
+    const ip = this.ip.at(buf, off + ETH_HEADER_LEN);
+    const src = ip.src;
+    ip.src = ip.dst; // swapping addresses leaves the header sum unchanged
+    ip.dst = src;
+    const ttlWord = read16(buf, ip.off + 8);
+    buf[ip.off + 8] = DEFAULT_TTL;
+    ip.checksum = updateChecksum16(ip.checksum, ttlWord, read16(buf, ip.off + 8));
+    const icmp = this.icmp.at(buf, ip.payloadOff);
+    const typeWord = read16(buf, icmp.off);
+    icmp.type = ICMP_ECHO_REPLY;
+    icmp.checksum = updateChecksum16(icmp.checksum, typeWord, read16(buf, icmp.off));
+    this.tx.send(off, ETH_HEADER_LEN + ip.totalLength);
+  }
+
+  /**
+   * Send an ICMP error about the IPv4 packet in the frame at `off` back to its sender, from `src`
+   * (the address the packet was sent to, as the kernel's icmp_send does for local destinations).
+   */
+  icmpError(buf: Uint8Array, off: number, type: number, code: number, src: number, info = 0): void {
+    const orig = this.ip.at(buf, off + ETH_HEADER_LEN);
+    const origLen = Math.min(orig.totalLength, ICMP_ERROR_MAX - 20 - ICMP_HEADER_LEN);
+    const origOff = orig.off;
+    const dst = orig.src;
+    const o = this.tx.allocate();
+    const out = this.tx.arena;
+    copyMac(out, o, buf, off + 6);
+    copyMac(out, o + 6, this.mac, 0);
+    write16(out, o + 12, ETHERTYPE_IPV4);
+    const icmpOff = o + ETH_HEADER_LEN + 20;
+    out.set(buf.subarray(origOff, origOff + origLen), icmpOff + ICMP_HEADER_LEN);
+    out[icmpOff] = type;
+    out[icmpOff + 1] = code;
+    write16(out, icmpOff + 2, 0);
+    write16(out, icmpOff + 4, 0);
+    write16(out, icmpOff + 6, info); // e.g. next-hop MTU for fragmentation needed
+    write16(out, icmpOff + 2, checksum(out, icmpOff, ICMP_HEADER_LEN + origLen));
+    this.ip.at(out, o + ETH_HEADER_LEN).write(0xc0, 20 + ICMP_HEADER_LEN + origLen, this.nextId(), false, DEFAULT_TTL, IPPROTO_ICMP, src, dst);
+    this.tx.send(o, ETH_HEADER_LEN + 20 + ICMP_HEADER_LEN + origLen);
+  }
+
+  /**
+   * Reset a TCP segment nobody accepts (RFC 9293 §3.10.7.1), as the director's own stack would for a
+   * VIP port without a service or a segment of an unknown connection. Never answers a RST.
+   */
+  tcpReset(buf: Uint8Array, off: number): void {
+    const ip = this.ip.at(buf, off + ETH_HEADER_LEN);
+    const seg = this.tcp.at(buf, ip.payloadOff);
+    const flags = seg.flags;
+    if (flags & TCP_RST) return;
+    const saddr = ip.src, daddr = ip.dst, sport = seg.srcPort, dport = seg.dstPort;
+    let seq = 0, ack = 0, outFlags = TCP_RST;
+    if (flags & TCP_ACK) seq = seg.ack;
+    else {
+      const dataLen = ip.totalLength - ip.headerLength - seg.headerLength;
+      ack = (seg.seq + dataLen + (flags & TCP_SYN ? 1 : 0) + (flags & TCP_FIN ? 1 : 0)) >>> 0;
+      outFlags |= TCP_ACK;
+    }
+    const o = this.tx.allocate();
+    const out = this.tx.arena;
+    copyMac(out, o, buf, off + 6);
+    copyMac(out, o + 6, this.mac, 0);
+    write16(out, o + 12, ETHERTYPE_IPV4);
+    this.ip.at(out, o + ETH_HEADER_LEN).write(0, 40, 0, true, DEFAULT_TTL, IPPROTO_TCP, daddr, saddr);
+    const t = this.tcp.at(out, o + ETH_HEADER_LEN + 20);
+    t.write(dport, sport, seq, ack, outFlags, 0);
+    t.checksum = checksum(out, t.off, 20, pseudoHeaderSum4(daddr, saddr, IPPROTO_TCP, 20));
+    this.tx.send(o, ETH_HEADER_LEN + 40);
+  }
+
+  private nextId(): number {
+    this.ipId = (this.ipId + 1) & 0xffff;
+    return this.ipId;
+  }
+}

@@ -1,0 +1,332 @@
+/**
+ * The per-frame path: classify a received frame, then either answer it as the director's host stack
+ * (ARP, ICMP echo, resets), or run it through IPVS (connection lookup, scheduling, state transition,
+ * statistics) and the connection's forwarding method, then resolve the next hop and queue it for sending.
+ * One call per batch; frames are rewritten in place in their receive slot; nothing is allocated per frame.
+ */
+import type { ServiceTable } from '../control/service-table.js';
+import { CONN_F_FWD_MASK } from '../conntrack/connection-flags.js';
+import type { ConnectionTracker } from '../conntrack/connection-tracker.js';
+import { DIR_INPUT, DIR_OUTPUT } from '../conntrack/tcp-state.js';
+import { rewriteNatInbound, rewriteNatOutbound } from '../modes/nat.js';
+import { STAT_CONNS, STAT_FIELDS, STAT_INBYTES, STAT_INPKTS, STAT_OUTBYTES, STAT_OUTPKTS } from '../stats/counters.js';
+import { DEST_F_AVAILABLE } from './destination-table.js';
+import * as D from './drops.js';
+import type { HostStack } from './host.js';
+import { NEIGH_REACHABLE, type NeighborTable } from './neighbors.js';
+import type { RoutingTable } from './routes.js';
+import type { TxBatch } from './tx-batch.js';
+import { ARP_LEN, ARP_OP_REPLY, ARP_OP_REQUEST, ArpView } from './wire/arp.js';
+import { copyMac } from './wire/bytes.js';
+import { ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetView } from './wire/ethernet.js';
+import { ICMP_DEST_UNREACH, ICMP_ECHO_REQUEST, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, IcmpView } from './wire/icmp.js';
+import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_MIN_HEADER_LEN, Ipv4View } from './wire/ipv4.js';
+import { TCP_ACK, TCP_MIN_HEADER_LEN, TCP_RST, TCP_SYN, TcpView } from './wire/tcp.js';
+import { UDP_HEADER_LEN, UdpView } from './wire/udp.js';
+
+export class Pipeline {
+  readonly drops = new D.DropCounters();
+  /** Frames received / forwarded in or out (totals). */
+  framesIn = 0;
+  forwardedIn = 0;
+  forwardedOut = 0;
+  /** Batch-size histogram input: sum and count of batches. */
+  batches = 0;
+
+  private readonly eth = new EthernetView();
+  private readonly arp = new ArpView();
+  private readonly ip = new Ipv4View();
+  private readonly tcp = new TcpView();
+  private readonly udp = new UdpView();
+  private readonly icmp = new IcmpView();
+  private readonly tuple = { saddr: 0, daddr: 0, sport: 0, dport: 0 };
+  /** Neighbour slot cached per destination id (-1 = look up). */
+  private destNeighbor = new Int32Array(64).fill(-1);
+  private now = 0;
+
+  constructor(
+    private readonly mac: Uint8Array,
+    private readonly services: ServiceTable,
+    private readonly tracker: ConnectionTracker,
+    private readonly routes: RoutingTable,
+    private readonly neighbors: NeighborTable,
+    private readonly host: HostStack,
+    private readonly tx: TxBatch,
+  ) {}
+
+  /** Process `count` frames at arena offsets slot*slotSize with lengths `lengths[slot]`. */
+  processBatch(arena: Uint8Array, slotSize: number, lengths: Int32Array, count: number, now: number): void {
+    this.now = now;
+    this.batches++;
+    for (let i = 0; i < count; i++) this.processFrame(arena, i * slotSize, lengths[i]);
+    this.tx.flush();
+  }
+
+  processFrame(buf: Uint8Array, off: number, len: number): void {
+    this.framesIn++;
+    if (len < ETH_HEADER_LEN) return this.drop(D.DROP_MALFORMED);
+    const eth = this.eth.at(buf, off);
+    if (!eth.dstEquals(this.mac) && !eth.isBroadcastDst()) {
+      return this.drop(eth.isMulticastDst() ? D.DROP_UNSUPPORTED : D.DROP_NOT_FOR_US);
+    }
+    const type = eth.etherType;
+    if (type === ETHERTYPE_IPV4) return this.processIpv4(buf, off, len);
+    if (type === ETHERTYPE_ARP) return this.processArp(buf, off, len);
+    this.drop(D.DROP_UNSUPPORTED);
+  }
+
+  private drop(reason: number): void {
+    this.drops.counts[reason]++;
+  }
+
+  // ---- ARP ----------------------------------------------------------------------------------------
+
+  private processArp(buf: Uint8Array, off: number, len: number): void {
+    if (len < ETH_HEADER_LEN + ARP_LEN) return this.drop(D.DROP_MALFORMED);
+    const a = this.arp.at(buf, off + ETH_HEADER_LEN);
+    if (!a.isEthernetIpv4()) return this.drop(D.DROP_UNSUPPORTED);
+    const op = a.op, target = a.targetIp, sender = a.senderIp;
+    const forUs = this.routes.isLocal(target) || this.services.isVip(target);
+    if (sender !== 0) {
+      // Learn from requests addressed to us and from replies; refresh known entries from anything else.
+      if (forUs || op === ARP_OP_REPLY) {
+        const slot = this.neighbors.learn(sender, buf, a.senderMacOff, this.now);
+        this.flushPending(slot);
+      } else this.neighbors.refreshIfKnown(sender, buf, a.senderMacOff, this.now);
+    }
+    if (op === ARP_OP_REQUEST && forUs && sender !== target) this.host.arpReply(buf, a.off, target);
+    else this.drop(D.DROP_HOST);
+  }
+
+  // ---- IPv4 ---------------------------------------------------------------------------------------
+
+  private processIpv4(buf: Uint8Array, off: number, len: number): void {
+    const ipOff = off + ETH_HEADER_LEN;
+    if (len < ETH_HEADER_LEN + IPV4_MIN_HEADER_LEN) return this.drop(D.DROP_MALFORMED);
+    const ip = this.ip.at(buf, ipOff);
+    const hl = ip.headerLength;
+    const total = ip.totalLength;
+    if (ip.version !== 4 || hl < IPV4_MIN_HEADER_LEN || total < hl || total > len - ETH_HEADER_LEN) return this.drop(D.DROP_MALFORMED);
+    if (!ip.checksumValid()) return this.drop(D.DROP_IP_CHECKSUM);
+    const proto = ip.protocol;
+    const dst = ip.dst;
+    const l4Off = ipOff + hl;
+    const l4Len = total - hl;
+
+    if (ip.isFragment) return this.drop(D.DROP_FRAGMENT);
+    if (proto === IPPROTO_TCP || proto === IPPROTO_UDP) {
+      let sport: number, dport: number, tcpFlags = 0;
+      if (proto === IPPROTO_TCP) {
+        if (l4Len < TCP_MIN_HEADER_LEN) return this.drop(D.DROP_MALFORMED);
+        const t = this.tcp.at(buf, l4Off);
+        if (t.headerLength < TCP_MIN_HEADER_LEN || t.headerLength > l4Len) return this.drop(D.DROP_MALFORMED);
+        sport = t.srcPort;
+        dport = t.dstPort;
+        tcpFlags = t.flags;
+      } else {
+        if (l4Len < UDP_HEADER_LEN) return this.drop(D.DROP_MALFORMED);
+        const u = this.udp.at(buf, l4Off);
+        if (u.length < UDP_HEADER_LEN || u.length > l4Len) return this.drop(D.DROP_MALFORMED);
+        sport = u.srcPort;
+        dport = u.dstPort;
+      }
+      if (this.services.isVip(dst)) return this.inbound(buf, off, ip, l4Off, proto, sport, dport, tcpFlags);
+      if (this.routes.isLocal(dst)) return this.refuseLocal(buf, off, proto, dst);
+      return this.outbound(buf, off, ip, l4Off, proto, sport, dport, tcpFlags);
+    }
+    if (proto === IPPROTO_ICMP) {
+      if (this.services.isVip(dst) || this.routes.isLocal(dst)) {
+        if (l4Len >= 8 && this.icmp.at(buf, l4Off).type === ICMP_ECHO_REQUEST) return this.host.echoReply(buf, off);
+        return this.drop(D.DROP_HOST);
+      }
+      return this.drop(D.DROP_NOT_ROUTED);
+    }
+    if (this.routes.isLocal(dst) || this.services.isVip(dst)) return this.drop(D.DROP_HOST);
+    this.drop(D.DROP_NOT_ROUTED);
+  }
+
+  /** A TCP/UDP packet to one of our addresses that no service takes: what the director's stack answers. */
+  private refuseLocal(buf: Uint8Array, off: number, proto: number, dst: number): void {
+    if (proto === IPPROTO_TCP) this.host.tcpReset(buf, off);
+    else this.host.icmpError(buf, off, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, dst);
+    this.drop(D.DROP_HOST);
+  }
+
+  /** Client -> VIP (kernel ip_vs_in). */
+  private inbound(
+    buf: Uint8Array,
+    off: number,
+    ip: Ipv4View,
+    l4Off: number,
+    proto: number,
+    sport: number,
+    dport: number,
+    tcpFlags: number,
+  ): void {
+    const tracker = this.tracker, conns = tracker.table, dests = this.services.dests;
+    const src = ip.src, dst = ip.dst;
+    let cid = conns.lookupIn(proto, src, sport, dst, dport);
+    if (cid >= 0) {
+      if ((tcpFlags & TCP_SYN) !== 0 && tracker.reusableForNewSyn(cid)) {
+        tracker.expireNow(cid); // conn_reuse_mode=1: schedule this SYN anew
+        cid = -1;
+      } else if ((dests.flags[conns.dest[cid]] & DEST_F_AVAILABLE) === 0) {
+        return this.drop(D.DROP_DEST_UNAVAILABLE); // expire_nodest_conn=0
+      }
+    }
+    if (cid < 0) {
+      const svcId = this.services.lookup(proto, dst, dport);
+      // No service on this port, or a TCP segment that cannot open a connection: the VIP is a local
+      // address of the director, so its stack answers (RST / port unreachable) as it would for IPVS.
+      if (svcId < 0 || (proto === IPPROTO_TCP && (tcpFlags & (TCP_SYN | TCP_RST)) !== TCP_SYN)) {
+        if (proto === IPPROTO_TCP) {
+          if ((tcpFlags & TCP_RST) === 0) this.host.tcpReset(buf, off);
+          return this.drop(D.DROP_HOST);
+        }
+        return this.refuseLocal(buf, off, proto, dst);
+      }
+      const svc = this.services.service(svcId)!;
+      const t = this.tuple;
+      t.saddr = src;
+      t.daddr = dst;
+      t.sport = sport;
+      t.dport = dport;
+      const dest = svc.scheduler.schedule(svc.dests, dests, t);
+      if (dest < 0) {
+        // Kernel ip_vs_leave: ICMP port unreachable to the client.
+        this.host.icmpError(buf, off, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, dst);
+        return this.drop(D.DROP_NO_DESTINATION);
+      }
+      cid = tracker.create(proto, src, sport, dst, dport, dest, this.now);
+      if (cid < 0) return this.drop(D.DROP_TABLE_FULL);
+      this.services.destStats.values[dest * STAT_FIELDS + STAT_CONNS]++;
+      this.services.serviceStats.values[svcId * STAT_FIELDS + STAT_CONNS]++;
+    }
+    const dest = conns.dest[cid];
+    const total = ip.totalLength;
+    const ds = this.services.destStats.values, ss = this.services.serviceStats.values;
+    const svcId = dests.service[dest];
+    ds[dest * STAT_FIELDS + STAT_INPKTS]++;
+    ds[dest * STAT_FIELDS + STAT_INBYTES] += total;
+    ss[svcId * STAT_FIELDS + STAT_INPKTS]++;
+    ss[svcId * STAT_FIELDS + STAT_INBYTES] += total;
+    tracker.transition(cid, DIR_INPUT, tcpFlags, this.now);
+    conns.inPkts[cid]++;
+
+    if (ip.ttl <= 1) {
+      this.host.icmpError(buf, off, ICMP_TIME_EXCEEDED, 0, this.routes.sourceFor(src));
+      return this.drop(D.DROP_TTL_EXCEEDED);
+    }
+    // Forwarding method: only masquerading exists so far.
+    if ((conns.flags[cid] & CONN_F_FWD_MASK) !== 0) return this.drop(D.DROP_UNSUPPORTED);
+    rewriteNatInbound(ip, l4Off, conns.daddr[cid], conns.dport[cid]);
+    ip.decrementTtl();
+    this.forwardedIn++;
+    const hop = this.routes.nextHop(conns.daddr[cid]);
+    if (dest >= this.destNeighbor.length) this.growDestNeighbor(dest);
+    this.destNeighbor[dest] = this.transmit(buf, off, ETH_HEADER_LEN + total, hop, this.destNeighbor[dest]);
+  }
+
+  /** Real server -> client reply of a NAT connection (kernel ip_vs_out), or nothing of ours. */
+  private outbound(
+    buf: Uint8Array,
+    off: number,
+    ip: Ipv4View,
+    l4Off: number,
+    proto: number,
+    sport: number,
+    dport: number,
+    tcpFlags: number,
+  ): void {
+    const tracker = this.tracker, conns = tracker.table;
+    const cid = conns.lookupOutMasq(proto, ip.src, sport, ip.dst, dport);
+    if (cid < 0) return this.drop(D.DROP_NOT_ROUTED);
+    const dest = conns.dest[cid];
+    const total = ip.totalLength;
+    if (dest >= 0 && (this.services.dests.flags[dest] & DEST_F_AVAILABLE) !== 0) {
+      const svcId = this.services.dests.service[dest];
+      const ds = this.services.destStats.values, ss = this.services.serviceStats.values;
+      ds[dest * STAT_FIELDS + STAT_OUTPKTS]++;
+      ds[dest * STAT_FIELDS + STAT_OUTBYTES] += total;
+      ss[svcId * STAT_FIELDS + STAT_OUTPKTS]++;
+      ss[svcId * STAT_FIELDS + STAT_OUTBYTES] += total;
+    }
+    tracker.transition(cid, DIR_OUTPUT, tcpFlags, this.now);
+    if (ip.ttl <= 1) {
+      this.host.icmpError(buf, off, ICMP_TIME_EXCEEDED, 0, this.routes.sourceFor(ip.src));
+      return this.drop(D.DROP_TTL_EXCEEDED);
+    }
+    rewriteNatOutbound(ip, l4Off, conns.vaddr[cid], conns.vport[cid]);
+    ip.decrementTtl();
+    this.forwardedOut++;
+    const client = conns.caddr[cid];
+    conns.replyNeighbor[cid] = this.transmit(buf, off, ETH_HEADER_LEN + total, this.routes.nextHop(client), conns.replyNeighbor[cid]);
+  }
+
+  /**
+   * Send a rewritten frame to next hop `hop`, using the cached neighbour `slot` when it is still valid.
+   * Returns the slot to cache. Unresolved next hops get the frame queued and an ARP request.
+   */
+  private transmit(buf: Uint8Array, off: number, len: number, hop: number, slot: number): number {
+    const n = this.neighbors;
+    if (hop === 0) {
+      this.drop(D.DROP_NOT_ROUTED);
+      return slot;
+    }
+    if (slot < 0 || n.ip[slot] !== hop) slot = n.ensure(hop);
+    if (n.state[slot] === NEIGH_REACHABLE) {
+      copyMac(buf, off, n.mac, slot * 6);
+      copyMac(buf, off + 6, this.mac, 0);
+      this.tx.send(off, len);
+      if (n.shouldProbe(slot, this.now)) this.host.arpRequest(this.routes.sourceFor(hop), hop); // stale: re-confirm
+      return slot;
+    }
+    if (!n.enqueue(slot, buf, off, len)) this.drop(D.DROP_NEIGHBOR_UNRESOLVED);
+    if (n.shouldProbe(slot, this.now)) this.host.arpRequest(this.routes.sourceFor(hop), hop);
+    return slot;
+  }
+
+  /** Send the frames that were waiting for neighbour `slot`. */
+  private flushPending(slot: number): void {
+    const n = this.neighbors;
+    for (let p = 0; p < n.pendingSlots; p++) {
+      if (n.pendingNeighbor[p] !== slot) continue;
+      const len = n.pendingLen[p];
+      const o = this.tx.allocate();
+      const arena = this.tx.arena;
+      arena.set(n.pendingData.subarray(p * n.pendingSize, p * n.pendingSize + len), o);
+      copyMac(arena, o, n.mac, slot * 6);
+      copyMac(arena, o + 6, this.mac, 0);
+      n.pendingNeighbor[p] = -1;
+      this.tx.send(o, len);
+    }
+  }
+
+  /** Timer work for the neighbour cache: retransmit ARP requests, give up after three. */
+  tickNeighbors(now: number): void {
+    this.now = now;
+    this.neighbors.tick(
+      now,
+      (slot) => this.host.arpRequest(this.routes.sourceFor(this.neighbors.ip[slot]), this.neighbors.ip[slot]),
+      (dropped) => {
+        this.drops.counts[D.DROP_NEIGHBOR_UNRESOLVED] += dropped;
+      },
+    );
+    this.tx.flush();
+  }
+
+  private growDestNeighbor(dest: number): void {
+    let n = this.destNeighbor.length;
+    while (n <= dest) n *= 2;
+    const a = new Int32Array(n).fill(-1);
+    a.set(this.destNeighbor);
+    this.destNeighbor = a;
+  }
+
+  /** Forget cached next hops (the destination set changed). */
+  resetDestinationCache(): void {
+    this.destNeighbor.fill(-1);
+  }
+}
+
+void TCP_ACK;

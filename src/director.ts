@@ -1,0 +1,189 @@
+/**
+ * The director: composes the TAP, the data plane pipeline, the connection tracker, the service table and
+ * the control socket into one running load balancer. `tapvsd` is a thin command line around it.
+ */
+import { randomBytes } from 'node:crypto';
+import { applyBatch, applyCommand } from './control/commands.js';
+import type { Reply, Request } from './control/protocol.js';
+import { ControlServer } from './control/server.js';
+import { ServiceTable, type VirtualService } from './control/service-table.js';
+import { connectionSnapshot, tableSnapshot } from './control/snapshot.js';
+import { ConnectionTracker } from './conntrack/connection-tracker.js';
+import { TICK_MS } from './conntrack/connection-table.js';
+import { HostStack } from './dataplane/host.js';
+import { NeighborTable } from './dataplane/neighbors.js';
+import { Pipeline } from './dataplane/pipeline.js';
+import { RoutingTable, type InterfaceAddress } from './dataplane/routes.js';
+import { Tap } from './dataplane/tap.js';
+import { TxBatch } from './dataplane/tx-batch.js';
+import { formatIpv4 } from './dataplane/wire/ipv4.js';
+import type { Logger } from './logger.js';
+import { ESTIMATOR_PERIOD_MS, RateEstimator } from './stats/rate-estimator.js';
+
+export interface DirectorOptions {
+  tap: string;
+  bridge?: string;
+  /** The director's MAC on the LAN (what ARP replies announce); random locally administered if absent. */
+  mac?: Uint8Array;
+  addresses: InterfaceAddress[];
+  gateway?: number;
+  socketPath: string;
+  /** Connection table limit. */
+  connMax: number;
+  logger: Logger;
+}
+
+export function randomMac(): Uint8Array {
+  const m = randomBytes(6);
+  m[0] = (m[0] & 0xfe) | 0x02; // unicast, locally administered
+  return new Uint8Array(m);
+}
+
+export function formatMac(m: Uint8Array): string {
+  return Array.from(m, (b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
+export class Director {
+  readonly services = new ServiceTable();
+  readonly tracker: ConnectionTracker;
+  readonly routes: RoutingTable;
+  readonly neighbors = new NeighborTable();
+  readonly rates: RateEstimator;
+  readonly mac: Uint8Array;
+  private tap: Tap | null = null;
+  private pipeline: Pipeline | null = null;
+  private host: HostStack | null = null;
+  private server: ControlServer | null = null;
+  private timers: NodeJS.Timeout[] = [];
+  private lastTableFullLog = 0;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: DirectorOptions) {
+    this.log = opts.logger;
+    this.mac = opts.mac ?? randomMac();
+    this.routes = new RoutingTable(opts.addresses, opts.gateway ?? 0);
+    this.tracker = new ConnectionTracker(this.services.dests, opts.connMax, performance.now());
+    this.tracker.onDestinationUnreferenced = (d) => this.services.releaseIfUnreferenced(d);
+    this.rates = new RateEstimator(this.services.serviceStats, this.services.destStats);
+    this.services.onStatsReset = (kind, id) => (kind === 'service' ? this.rates.resetService(id) : this.rates.resetDest(id));
+    this.services.onChange = (what, svc) => this.serviceChanged(what, svc);
+  }
+
+  /** Apply commands before the data plane starts (the --rules file); all or nothing. */
+  applyInitial(req: Request): Reply {
+    return this.handle(req);
+  }
+
+  async start(): Promise<void> {
+    const tap = new Tap(this.opts.tap);
+    this.tap = tap;
+    try {
+      if (this.opts.bridge) tap.device.addToBridge(this.opts.bridge);
+      tap.device.setUp(true);
+    } catch (e) {
+      tap.close();
+      this.tap = null;
+      throw e;
+    }
+    const tx = new TxBatch(tap);
+    this.host = new HostStack(this.mac, tx);
+    this.pipeline = new Pipeline(this.mac, this.services, this.tracker, this.routes, this.neighbors, this.host, tx);
+    const pipeline = this.pipeline;
+    tap.start((count) => pipeline.processBatch(tap.arena, tap.slotSize, tap.rxLengths, count, performance.now()));
+    this.log.info('TAP up', { tap: tap.name, created: tap.created, bridge: this.opts.bridge ?? null, mac: formatMac(this.mac) });
+
+    this.timers.push(
+      setInterval(() => this.tracker.expire(performance.now()), TICK_MS),
+      setInterval(() => pipeline.tickNeighbors(performance.now()), 1000),
+      setInterval(() => this.rates.run(), ESTIMATOR_PERIOD_MS),
+      setInterval(() => this.watchTable(), 1000),
+    );
+
+    this.server = new ControlServer(this.opts.socketPath, (req) => this.handle(req), (m) => this.log.warn(m));
+    await this.server.listen();
+    this.log.info('control socket listening', { socket: this.opts.socketPath });
+
+    // Announce our addresses and VIPs (the kernel sends gratuitous ARP when an address comes up).
+    for (const a of this.routes.addresses) this.host.gratuitousArp(a);
+    for (const v of this.services.vips) this.host.gratuitousArp(v);
+    tx.flush();
+  }
+
+  handle(req: Request): Reply {
+    switch (req.op) {
+      case 'get-table':
+        return { ok: true, table: tableSnapshot(this.services, this.tracker, this.rates) };
+      case 'get-connections':
+        return { ok: true, connections: connectionSnapshot(this.tracker, performance.now()) };
+      case 'get-timeouts':
+        return { ok: true, timeouts: this.tracker.timeouts.get() };
+      case 'get-counters':
+        return { ok: true, counters: this.counters() };
+      case 'batch': {
+        if (!Array.isArray(req.commands)) return { ok: false, errno: 'EINVAL', message: 'batch needs commands' };
+        const fail = applyBatch(this.services, this.tracker, req.commands);
+        if (fail) return { ok: false, errno: fail.errno, failedIndex: fail.failedIndex, message: fail.message };
+        this.log.info('rules restored', { commands: req.commands.length });
+        return { ok: true };
+      }
+      default: {
+        const err = applyCommand(this.services, this.tracker.timeouts, req);
+        if (err) return { ok: false, errno: err.errno, message: err.message };
+        if (req.op === 'set-timeouts') this.log.info('timeouts set', { ...this.tracker.timeouts.get() });
+        if (req.op === 'zero') this.log.info('counters zeroed');
+        return { ok: true };
+      }
+    }
+  }
+
+  private serviceChanged(what: string, svc?: VirtualService): void {
+    if (svc) {
+      const c = svc.config;
+      const name = `${c.protocol === 6 ? 'TCP' : 'UDP'} ${c.addr}:${c.port}`;
+      const dests = svc.dests.map((id) => {
+        const d = svc.destConfigs.get(id)!;
+        return `${d.addr}:${d.port}/w${d.weight}`;
+      });
+      this.log.info(`service ${what.replace('service-', '')}`, { service: name, scheduler: c.scheduler, dests });
+      if (what === 'service-added' && this.host && this.services.vips.includes(svc.vaddr)) {
+        this.host.gratuitousArp(svc.vaddr);
+        this.log.info('VIP announced', { vip: formatIpv4(svc.vaddr) });
+      }
+    }
+    this.pipeline?.resetDestinationCache();
+  }
+
+  private watchTable(): void {
+    const refused = this.tracker.refusedFull;
+    if (refused > this.lastTableFullLog) {
+      this.log.warn('connection table full: new connections refused', { refused, limit: this.tracker.table.maxEntries });
+      this.lastTableFullLog = refused;
+    }
+  }
+
+  /** Data plane counters for status views and tests. */
+  counters(): Record<string, unknown> {
+    return {
+      drops: this.pipeline?.drops.snapshot() ?? {},
+      framesIn: this.pipeline?.framesIn ?? 0,
+      forwardedIn: this.pipeline?.forwardedIn ?? 0,
+      forwardedOut: this.pipeline?.forwardedOut ?? 0,
+      connections: this.tracker.table.count,
+      tap: this.tap?.device.counters() ?? {},
+      neighbors: this.neighbors.size,
+    };
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    await this.server?.close();
+    this.server = null;
+    if (this.tap) {
+      const created = this.tap.created;
+      this.tap.close();
+      this.log.info('TAP closed', { tap: this.opts.tap, removed: created });
+      this.tap = null;
+    }
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * The lab's client: sends real requests through the VIP and prints one JSON document with what each got.
+ *
+ *   client.js http HOST:PORT --count N              N requests, each on a new TCP connection
+ *   client.js hold HOST:PORT --count N --ms T        open N connections (one request each), keep them open
+ *                                                   T ms, print who served each, then close
+ *   client.js udp HOST:PORT --count N [--timeout MS] N datagrams from one socket, one reply each
+ *   client.js udp-new HOST:PORT --count N            N datagrams, each from a new socket (new source port)
+ */
+import dgram from 'node:dgram';
+import http from 'node:http';
+import net from 'node:net';
+
+interface Served {
+  server?: string;
+  peer?: string;
+  peerPort?: number;
+  error?: string;
+  from?: string;
+}
+
+const [mode, target, ...rest] = process.argv.slice(2);
+const flag = (name: string, dflt: number): number => {
+  const i = rest.indexOf(name);
+  return i >= 0 ? Number(rest[i + 1]) : dflt;
+};
+const count = Math.min(flag('--count', 1), 100_000);
+const [host, portText] = (target ?? '').split(':');
+const port = Number(portText);
+
+function httpGet(agent: http.Agent | false): Promise<{ served: Served; socket: net.Socket | null }> {
+  return new Promise((resolve) => {
+    const req = http.get({ host, port, path: '/', agent, timeout: 5000, headers: agent === false ? { connection: 'close' } : {} }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => {
+        try {
+          resolve({ served: { ...(JSON.parse(body) as Served), from: `${res.socket?.remoteAddress}:${res.socket?.remotePort}` }, socket: res.socket });
+        } catch {
+          resolve({ served: { error: `bad body ${body.slice(0, 80)}` }, socket: null });
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (e) => resolve({ served: { error: e.message }, socket: null }));
+  });
+}
+
+async function httpMode(): Promise<Served[]> {
+  const out: Served[] = [];
+  for (let i = 0; i < count; i++) out.push((await httpGet(false)).served);
+  return out;
+}
+
+/** Keep connections open: raw TCP with one HTTP/1.1 keep-alive request each. */
+async function holdMode(): Promise<Served[]> {
+  const ms = flag('--ms', 1000);
+  const sockets: net.Socket[] = [];
+  const results: Served[] = [];
+  for (let i = 0; i < count; i++) {
+    const served = await new Promise<Served>((resolve) => {
+      const s = net.connect({ host, port });
+      sockets.push(s);
+      let buf = '';
+      const timer = setTimeout(() => resolve({ error: 'timeout' }), 5000);
+      s.on('connect', () => s.write(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: keep-alive\r\n\r\n`));
+      s.on('data', (d) => {
+        buf += d.toString();
+        const i = buf.indexOf('\r\n\r\n');
+        const body = i >= 0 ? buf.slice(i + 4) : '';
+        if (body.endsWith('\n')) {
+          clearTimeout(timer);
+          try {
+            resolve(JSON.parse(body) as Served);
+          } catch {
+            resolve({ error: 'bad body' });
+          }
+        }
+      });
+      s.on('error', (e) => {
+        clearTimeout(timer);
+        resolve({ error: e.message });
+      });
+    });
+    results.push(served);
+  }
+  await new Promise((r) => setTimeout(r, ms));
+  for (const s of sockets) s.end();
+  await new Promise((r) => setTimeout(r, 100));
+  return results;
+}
+
+function udpExchange(sock: dgram.Socket, payload: string, timeoutMs: number): Promise<Served> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      sock.off('message', onMessage);
+      resolve({ error: 'timeout' });
+    }, timeoutMs);
+    const onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
+      clearTimeout(timer);
+      sock.off('message', onMessage);
+      try {
+        resolve({ ...(JSON.parse(msg.toString()) as Served), from: `${rinfo.address}:${rinfo.port}` });
+      } catch {
+        resolve({ error: 'bad reply' });
+      }
+    };
+    sock.on('message', onMessage);
+    sock.send(payload, port, host);
+  });
+}
+
+async function udpMode(newSocketEach: boolean): Promise<Served[]> {
+  const timeout = flag('--timeout', 2000);
+  const out: Served[] = [];
+  let sock: dgram.Socket | null = null;
+  for (let i = 0; i < count; i++) {
+    if (!sock || newSocketEach) {
+      sock?.close();
+      sock = dgram.createSocket('udp4');
+      await new Promise<void>((r) => sock!.bind(0, r));
+    }
+    out.push(await udpExchange(sock, `ping ${i}`, timeout));
+  }
+  sock?.close();
+  return out;
+}
+
+async function main(): Promise<void> {
+  if (!host || !(port > 0)) throw new Error('usage: client.js http|hold|udp|udp-new HOST:PORT --count N');
+  let results: Served[];
+  if (mode === 'http') results = await httpMode();
+  else if (mode === 'hold') results = await holdMode();
+  else if (mode === 'udp') results = await udpMode(false);
+  else if (mode === 'udp-new') results = await udpMode(true);
+  else throw new Error(`unknown mode ${mode}`);
+  process.stdout.write(JSON.stringify(results) + '\n');
+}
+
+main().catch((e) => {
+  process.stderr.write(`client: ${(e as Error).message}\n`);
+  process.exit(1);
+});

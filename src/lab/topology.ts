@@ -1,0 +1,175 @@
+/**
+ * The lab topology, used by `npm run lab`, the end-to-end tests and the benchmarks alike:
+ *
+ *   netns <id>-cli  client  198.18.1.2/24 ─┐
+ *   netns <id>-dir  director: Linux bridge br0 + TAP tapvs0 (tapvsd: 198.18.1.1/24, DIP 198.18.2.1/24,
+ *                   VIPs such as 198.18.1.100); the namespace's own stack has 198.18.2.254/24 on br0
+ *   netns <id>-rs1  real server 198.18.2.11/24, default via 198.18.2.1 (the DIP) ─┤
+ *   netns <id>-rs2  real server 198.18.2.12/24, default via 198.18.2.1            ─┘
+ *
+ * One L2 segment (as LVS-NAT on one switch), two subnets: the client reaches the VIP on-link, the real
+ * servers answer through their gateway, the director. Everything lives in namespaces this code creates
+ * (addresses from 198.18.0.0/15 only) and is deleted by down(), also after failures.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { background, must, run, stop, waitFor, type Background, type RunResult } from './processes.js';
+
+export const LAB_VIP = '198.18.1.100';
+export const LAB_CLIENT = '198.18.1.2';
+export const LAB_DIRECTOR_FRONT = '198.18.1.1';
+export const LAB_DIP = '198.18.2.1';
+export const LAB_DIRECTOR_HOST = '198.18.2.254';
+export const LAB_TAP = 'tapvs0';
+export const LAB_BRIDGE = 'br0';
+/** Real server i (0-based) has this address. */
+export const labRealServer = (i: number): string => `198.18.2.${11 + i}`;
+export const LAB_UDP_PORT = 9000;
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** The package root (this file is dist/src/lab/topology.js or src/lab/topology.ts). */
+export const PACKAGE_ROOT = fs.existsSync(path.resolve(here, '../../package.json')) ? path.resolve(here, '../..') : path.resolve(here, '../../..');
+const DIST = path.join(PACKAGE_ROOT, 'dist', 'src');
+export const TAPVSD_JS = path.join(DIST, 'cli', 'tapvsd.js');
+export const TAPVS_JS = path.join(DIST, 'cli', 'tapvs.js');
+const SERVER_JS = path.join(DIST, 'lab', 'real-server.js');
+const CLIENT_JS = path.join(DIST, 'lab', 'client.js');
+
+export interface LabOptions {
+  /** Namespace name prefix; unique per run. */
+  id?: string;
+  realServers?: number;
+}
+
+export class LabTopology {
+  readonly id: string;
+  readonly cli: string;
+  readonly dir: string;
+  readonly rs: string[];
+  readonly socketPath: string;
+  private readonly workDir: string;
+  private readonly processes: Background[] = [];
+  private daemon: Background | null = null;
+  private created: string[] = [];
+
+  constructor(opts: LabOptions = {}) {
+    this.id = opts.id ?? `tapvs-${process.pid.toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
+    this.cli = `${this.id}-cli`;
+    this.dir = `${this.id}-dir`;
+    this.rs = Array.from({ length: opts.realServers ?? 2 }, (_, i) => `${this.id}-rs${i + 1}`);
+    this.workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tapvs-lab-'));
+    this.socketPath = path.join(this.workDir, 'tapvs.sock');
+  }
+
+  /** Build the namespaces, the bridge and the veth links. */
+  async up(): Promise<void> {
+    const ns = [this.dir, this.cli, ...this.rs];
+    for (const n of ns) {
+      await must('ip', ['netns', 'add', n]);
+      this.created.push(n);
+      await must('ip', ['-n', n, 'link', 'set', 'lo', 'up']);
+      // Keep IPv6 quiet on the lab LAN (router solicitations, DAD): the lab is IPv4.
+      await run('ip', ['netns', 'exec', n, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    }
+    await must('ip', ['-n', this.dir, 'link', 'add', LAB_BRIDGE, 'type', 'bridge', 'forward_delay', '0']);
+    await must('ip', ['-n', this.dir, 'link', 'set', LAB_BRIDGE, 'up']);
+    await must('ip', ['-n', this.dir, 'addr', 'add', `${LAB_DIRECTOR_HOST}/24`, 'dev', LAB_BRIDGE]);
+    const hosts: [string, string, string | null][] = [
+      [this.cli, `${LAB_CLIENT}/24`, null],
+      ...this.rs.map((n, i): [string, string, string] => [n, `${labRealServer(i)}/24`, LAB_DIP]),
+    ];
+    for (let i = 0; i < hosts.length; i++) {
+      const [n, addr, gw] = hosts[i];
+      const port = `v${i}`;
+      await must('ip', ['-n', this.dir, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', n]);
+      await must('ip', ['-n', this.dir, 'link', 'set', port, 'master', LAB_BRIDGE, 'up']);
+      await must('ip', ['-n', n, 'addr', 'add', addr, 'dev', 'eth0']);
+      await must('ip', ['-n', n, 'link', 'set', 'eth0', 'up']);
+      if (gw) await must('ip', ['-n', n, 'route', 'add', 'default', 'via', gw]);
+    }
+  }
+
+  /** Start tapvsd in the director namespace on a TAP enslaved to the bridge; resolves when it listens. */
+  async startDirector(extraArgs: string[] = []): Promise<Background> {
+    const d = background('ip', [
+      'netns', 'exec', this.dir, process.execPath, TAPVSD_JS,
+      '--tap', LAB_TAP, '--bridge', LAB_BRIDGE,
+      '--address', `${LAB_DIRECTOR_FRONT}/24`, '--address', `${LAB_DIP}/24`,
+      '--socket', this.socketPath, ...extraArgs,
+    ]);
+    this.daemon = d;
+    this.processes.push(d);
+    await waitFor('tapvsd control socket', () => d.output().includes('control socket listening') || d.child.exitCode !== null, 15_000);
+    if (d.child.exitCode !== null) throw new Error(`tapvsd exited (${d.child.exitCode}):\n${d.output()}`);
+    return d;
+  }
+
+  async stopDirector(): Promise<void> {
+    if (this.daemon) await stop(this.daemon);
+    this.daemon = null;
+  }
+
+  get daemonOutput(): string {
+    return this.daemon?.output() ?? '';
+  }
+
+  /** Run `tapvs` against this lab's daemon. */
+  tapvs(args: string[], input?: string): Promise<RunResult> {
+    return run(process.execPath, [TAPVS_JS, '--socket', this.socketPath, ...args], { input, timeoutMs: 15_000 });
+  }
+
+  /** Start the test real server (HTTP on 80, UDP echo on 9000) in real-server namespace i. */
+  async startRealServer(i: number, extraArgs: string[] = []): Promise<Background> {
+    const p = background('ip', ['netns', 'exec', this.rs[i], process.execPath, SERVER_JS, '--name', `rs${i + 1}`, '--address', labRealServer(i), ...extraArgs]);
+    this.processes.push(p);
+    await waitFor(`real server rs${i + 1}`, () => p.output().includes('listening') || p.child.exitCode !== null, 10_000);
+    if (p.child.exitCode !== null) throw new Error(`real server exited: ${p.output()}`);
+    return p;
+  }
+
+  /** Run the lab client in the client namespace; returns its parsed JSON result. */
+  async client<T = unknown>(args: string[], timeoutMs = 30_000): Promise<T> {
+    const r = await run('ip', ['netns', 'exec', this.cli, process.execPath, CLIENT_JS, ...args], { timeoutMs });
+    if (r.code !== 0) throw new Error(`client ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+    return JSON.parse(r.stdout) as T;
+  }
+
+  /** Run any command in one of the lab's namespaces. */
+  exec(ns: string, cmd: string, args: string[], timeoutMs = 15_000): Promise<RunResult> {
+    return run('ip', ['netns', 'exec', ns, cmd, ...args], { timeoutMs });
+  }
+
+  /** Start any long-running command in a namespace (stopped by down()). */
+  spawnIn(ns: string, cmd: string, args: string[]): Background {
+    const p = background('ip', ['netns', 'exec', ns, cmd, ...args]);
+    this.processes.push(p);
+    return p;
+  }
+
+  /** Stop every process this lab started (by PID), delete its namespaces and files. Safe to call twice. */
+  async down(): Promise<void> {
+    await Promise.all(this.processes.splice(0).map((p) => stop(p)));
+    this.daemon = null;
+    for (const n of this.created.splice(0).reverse()) await run('ip', ['netns', 'del', n]);
+    fs.rmSync(this.workDir, { recursive: true, force: true });
+  }
+}
+
+/** Namespaces whose name starts with `prefix` (leftovers of an interrupted run). */
+export async function namespacesWithPrefix(prefix: string): Promise<string[]> {
+  const r = await run('ip', ['netns', 'list']);
+  return r.stdout
+    .split('\n')
+    .map((l) => l.split(' ')[0])
+    .filter((n) => n && n.startsWith(prefix));
+}
+
+/** Can this process build the lab (root, /dev/net/tun, ip)? Returns the reason when not. */
+export function labUnavailableReason(): string | null {
+  if (process.getuid && process.getuid() !== 0) return 'not running as root';
+  if (!fs.existsSync('/dev/net/tun')) return 'no /dev/net/tun';
+  if (!fs.existsSync(TAPVSD_JS)) return `not built (${TAPVSD_JS} missing): run npm run build`;
+  return null;
+}

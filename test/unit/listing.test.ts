@@ -1,0 +1,403 @@
+/**
+ * `ipvsadm -L` output, byte for byte. Expected strings are written out by hand from ipvsadm 1.31's
+ * printf formats (e.g. the server line "  -> %-28s %-7s %-6d %-10u %-10u\n", whose InActConn
+ * column leaves trailing spaces).
+ */
+import { describe, expect, it } from 'vitest';
+import { FileNameDatabase } from '../../src/cli/address-port.js';
+import {
+  DEFAULT_LISTING_FORMAT,
+  formatConnections,
+  formatLargeNumber,
+  formatSingleService,
+  formatTable,
+  formatTimeouts,
+  ipvsSort,
+  compareDestinations,
+  type ListingFormat,
+} from '../../src/control/listing.js';
+import type {
+  ConnectionSnapshot,
+  DestinationSnapshot,
+  ServiceSnapshot,
+  TableSnapshot,
+} from '../../src/control/model.js';
+
+const names = FileNameDatabase.fromText(
+  '127.0.0.1 localhost\n10.0.0.9 web1.example web1\n10.0.0.77 averyveryverylonghostname.example.com\n2001:db8::10 v6real\n',
+  'http 80/tcp www\nhttp 80/udp\ndomain 53/udp\nhttps 443/tcp\n',
+);
+
+const ZERO_STATS = { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 };
+const ZERO_RATE = { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 };
+
+function dest(addr: string, port: number, extra: Partial<DestinationSnapshot> = {}): DestinationSnapshot {
+  return {
+    af: addr.includes(':') ? 6 : 4,
+    addr,
+    port,
+    forward: 0,
+    weight: 1,
+    uThreshold: 0,
+    lThreshold: 0,
+    tunType: 0,
+    tunPort: 0,
+    tunFlags: 0,
+    activeConns: 0,
+    inactConns: 0,
+    persistConns: 0,
+    stats: { ...ZERO_STATS },
+    rate: { ...ZERO_RATE },
+    ...extra,
+  };
+}
+
+function service(protocol: number, addr: string, port: number, dests: DestinationSnapshot[], extra: Partial<ServiceSnapshot> = {}): ServiceSnapshot {
+  const af = addr.includes(':') ? 6 : 4;
+  return {
+    af,
+    protocol,
+    addr,
+    port,
+    fwmark: 0,
+    scheduler: 'wlc',
+    flags: 0,
+    timeout: 0,
+    netmask: af === 6 ? '128' : '255.255.255.255',
+    pe: '',
+    dests,
+    stats: { ...ZERO_STATS },
+    rate: { ...ZERO_RATE },
+    ...extra,
+  };
+}
+
+function table(services: ServiceSnapshot[]): TableSnapshot {
+  return { connTabSize: 4096, services, timeouts: { tcp: 900, tcpfin: 120, udp: 300 } };
+}
+
+/** Literal text pieces and (numbers) runs of spaces, counted by hand from the printf widths. */
+function row(...parts: Array<string | number>): string {
+  return `${parts.map((p) => (typeof p === 'number' ? ' '.repeat(p) : p)).join('')}\n`;
+}
+
+const fmt = (extra: Partial<ListingFormat> = {}): ListingFormat => ({ ...DEFAULT_LISTING_FORMAT, ...extra });
+
+// Daemon order is deliberately not the listing order; dests are in kernel order (newest first).
+const TABLE = table([
+  service(6, '10.0.0.1', 80, [
+    dest('10.0.0.3', 80, { weight: 2, activeConns: 5, inactConns: 7 }),
+    dest('10.0.0.2', 80),
+  ]),
+  service(6, '2001:db8::1', 443, [dest('2001:db8::10', 443)]),
+  service(17, '10.0.0.1', 53, [dest('10.0.0.2', 53)]),
+  service(6, '192.168.0.1', 80, [dest('192.168.1.10', 8080)], { scheduler: 'rr' }),
+]);
+
+const HEADER = 'IP Virtual Server version 1.2.1 (size=4096)\n';
+const TITLE =
+  'Prot LocalAddress:Port Scheduler Flags\n' + '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n';
+
+describe('default listing', () => {
+  it('-L -n: header, title, sorted services (u32-wrap quirk) and servers', () => {
+    expect(formatTable(TABLE, fmt({ numeric: true }), names)).toBe(
+      HEADER +
+        TITLE +
+        'TCP  192.168.0.1:80 rr\n' +
+        row('  -> 192.168.1.10:8080', 12, 'Masq', 4, '1', 6, '0', 10, '0', 9) +
+        'TCP  10.0.0.1:80 wlc\n' +
+        row('  -> 10.0.0.2:80', 18, 'Masq', 4, '1', 6, '0', 10, '0', 9) +
+        row('  -> 10.0.0.3:80', 18, 'Masq', 4, '2', 6, '5', 10, '7', 9) +
+        'UDP  10.0.0.1:53 wlc\n' +
+        row('  -> 10.0.0.2:53', 18, 'Masq', 4, '1', 6, '0', 10, '0', 9) +
+        'TCP  [2001:db8::1]:443 wlc\n' +
+        row('  -> [2001:db8::10]:443', 11, 'Masq', 4, '1', 6, '0', 10, '0', 9),
+    );
+  });
+
+  it('--nosort keeps the daemon’s service order and the kernel’s server order', () => {
+    expect(formatTable(TABLE, fmt({ numeric: true, nosort: true }), names)).toBe(
+      HEADER +
+        TITLE +
+        'TCP  10.0.0.1:80 wlc\n' +
+        row('  -> 10.0.0.3:80', 18, 'Masq', 4, '2', 6, '5', 10, '7', 9) +
+        row('  -> 10.0.0.2:80', 18, 'Masq', 4, '1', 6, '0', 10, '0', 9) +
+        'TCP  [2001:db8::1]:443 wlc\n' +
+        row('  -> [2001:db8::10]:443', 11, 'Masq', 4, '1', 6, '0', 10, '0', 9) +
+        'UDP  10.0.0.1:53 wlc\n' +
+        row('  -> 10.0.0.2:53', 18, 'Masq', 4, '1', 6, '0', 10, '0', 9) +
+        'TCP  192.168.0.1:80 rr\n' +
+        row('  -> 192.168.1.10:8080', 12, 'Masq', 4, '1', 6, '0', 10, '0', 9),
+    );
+  });
+
+  it('an empty table is header and title only', () => {
+    expect(formatTable(table([]), fmt(), names)).toBe(HEADER + TITLE);
+    expect(formatTable({ ...table([]), connTabSize: 65536 }, fmt(), names)).toBe(
+      'IP Virtual Server version 1.2.1 (size=65536)\n' + TITLE,
+    );
+  });
+
+  it('without -n: names from /etc/hosts and /etc/services, cut to 33 and 28 columns (IPv4)', () => {
+    const t = table([
+      service(6, '10.0.0.9', 80, [dest('10.0.0.77', 80), dest('10.0.0.9', 8080, { forward: 3 })]),
+      service(6, '10.0.0.77', 80, []),
+      service(17, '2001:db8::1', 53, [dest('2001:db8::10', 53)]),
+    ]);
+    expect(formatTable(t, fmt(), names)).toBe(
+      HEADER +
+        TITLE +
+        'TCP  web1.example:http wlc\n' +
+        row('  -> web1.example:8080', 12, 'Route', 3, '1', 6, '0', 10, '0', 9) +
+        row('  -> averyveryverylonghostname.ex', 1, 'Masq', 4, '1', 6, '0', 10, '0', 9) +
+        'TCP  averyveryverylonghostname.ex wlc\n' +
+        'UDP  [2001:db8::1]:domain wlc\n' +
+        row('  -> [v6real]:domain', 14, 'Masq', 4, '1', 6, '0', 10, '0', 9),
+    );
+  });
+
+  it('service flags: scheduler flags, persistence, mask, pe, ops; fwmark labels; forward names', () => {
+    const t = table([
+      service(6, '10.0.0.1', 0, [dest('10.0.0.2', 0, { forward: 1 }), dest('10.0.0.3', 0, { forward: 2 })], {
+        flags: 0x1 | 0x8 | 0x10,
+        scheduler: 'sh',
+        timeout: 360,
+        netmask: '255.255.255.0',
+        pe: 'sip',
+      }),
+      service(17, '10.0.0.1', 53, [], { flags: 0x4 | 0x20, scheduler: 'rr' }),
+      service(6, '0.0.0.0', 0, [], { fwmark: 5, flags: 0x1, timeout: 60 }),
+      service(6, '::', 0, [], { af: 6, fwmark: 7, netmask: '64', flags: 0x1, timeout: 60, scheduler: 'mh' }),
+    ]);
+    expect(formatTable(t, fmt({ numeric: true }), names)).toBe(
+      HEADER +
+        TITLE +
+        'TCP  10.0.0.1:0 sh (sh-fallback,sh-port) persistent 360 mask 255.255.255.0 pe sip\n' +
+        row('  -> 10.0.0.2:0', 19, 'Local', 3, '1', 6, '0', 10, '0', 9) +
+        row('  -> 10.0.0.3:0', 19, 'Tunnel', 2, '1', 6, '0', 10, '0', 9) +
+        'UDP  10.0.0.1:53 rr (flag-3) ops\n' +
+        'FWM  5 wlc persistent 60\n' +
+        'FWM  7 IPv6 mh persistent 60 mask 64\n',
+    );
+  });
+});
+
+describe('single service, --stats, --rate, --thresholds, --persistent-conn, --tun-info', () => {
+  const svc = service(
+    6,
+    '10.0.0.1',
+    80,
+    [
+      dest('10.0.0.2', 80, {
+        weight: 3,
+        uThreshold: 100,
+        lThreshold: 50,
+        activeConns: 4,
+        inactConns: 9,
+        persistConns: 2,
+        stats: { conns: 99_999_999, inpkts: 100_000_000, outpkts: 999_999_999, inbytes: 1_000_000_000, outbytes: 99_999_999_999 },
+        rate: { cps: 12, inpps: 345, outpps: 6789, inbps: 123_456_789, outbps: 5 },
+      }),
+    ],
+    {
+      stats: { conns: 100_000_000_000, inpkts: 99_999_999_999_999, outpkts: 100_000_000_000_000, inbytes: 7, outbytes: 0 },
+      rate: { cps: 1, inpps: 2, outpps: 3, inbps: 4, outbps: 5 },
+    },
+  );
+
+  it('a single service has a title but no version header', () => {
+    expect(formatSingleService(svc, fmt({ numeric: true }), names)).toBe(
+      TITLE + 'TCP  10.0.0.1:80 wlc\n' + row('  -> 10.0.0.2:80', 18, 'Masq', 4, '3', 6, '4', 10, '9', 9),
+    );
+  });
+
+  it('--stats: large numbers scaled K/M/G/T at their boundaries', () => {
+    expect(formatSingleService(svc, fmt({ numeric: true, stats: true }), names)).toBe(
+      row('Prot LocalAddress:Port', 15, 'Conns', 3, 'InPkts', 2, 'OutPkts', 2, 'InBytes', 1, 'OutBytes') +
+        '  -> RemoteAddress:Port\n' +
+        row('TCP  10.0.0.1:80', 22, '100G', 3, '99999G', 5, '100T', 8, '7', 8, '0') +
+        row('  -> 10.0.0.2:80', 18, '99999999', 2, '100000K', 2, '999999K', 4, '1000M', 3, '99999M'),
+    );
+  });
+
+  it('--stats --exact: exact numbers, width 9 or digits+1', () => {
+    expect(formatSingleService(svc, fmt({ numeric: true, stats: true, exact: true }), names)).toBe(
+      row('Prot LocalAddress:Port', 15, 'Conns', 3, 'InPkts', 2, 'OutPkts', 2, 'InBytes', 1, 'OutBytes') +
+        '  -> RemoteAddress:Port\n' +
+        row('TCP  10.0.0.1:80', 18, '100000000000 99999999999999 100000000000000', 8, '7', 8, '0') +
+        row('  -> 10.0.0.2:80', 18, '99999999 100000000 999999999 1000000000 99999999999'),
+    );
+  });
+
+  it('--rate: servers print cps/pps plain in 8 columns, bps as large numbers', () => {
+    expect(formatSingleService(svc, fmt({ numeric: true, rate: true }), names)).toBe(
+      row('Prot LocalAddress:Port', 17, 'CPS', 4, 'InPPS', 3, 'OutPPS', 4, 'InBPS', 3, 'OutBPS') +
+        '  -> RemoteAddress:Port\n' +
+        row('TCP  10.0.0.1:80', 25, '1', 8, '2', 8, '3', 8, '4', 8, '5') +
+        row('  -> 10.0.0.2:80', 24, '12', 6, '345', 5, '6789', 2, '123456K', 8, '5'),
+    );
+  });
+
+  it('--thresholds', () => {
+    expect(formatSingleService(svc, fmt({ numeric: true, thresholds: true }), names)).toBe(
+      row('Prot LocalAddress:Port', 12, 'Uthreshold Lthreshold ActiveConn InActConn', 1) +
+        '  -> RemoteAddress:Port\n' +
+        'TCP  10.0.0.1:80 wlc\n' +
+        row('  -> 10.0.0.2:80', 18, '100', 8, '50', 9, '4', 10, '9', 9),
+    );
+  });
+
+  it('--persistent-conn', () => {
+    expect(formatSingleService(svc, fmt({ numeric: true, persistentConn: true }), names)).toBe(
+      row('Prot LocalAddress:Port', 12, 'Weight', 4, 'PersistConn ActiveConn InActConn', 1) +
+        '  -> RemoteAddress:Port\n' +
+        'TCP  10.0.0.1:80 wlc\n' +
+        row('  -> 10.0.0.2:80', 18, '3', 9, '2', 11, '4', 10, '9', 9),
+    );
+  });
+
+  it('--tun-info', () => {
+    const t = service(6, '10.0.0.1', 80, [
+      dest('10.0.0.2', 80, { forward: 2, tunType: 1, tunPort: 6080, tunFlags: 2 }),
+      dest('10.0.0.3', 80, { forward: 2, tunType: 2, tunFlags: 1 }),
+      dest('10.0.0.4', 80, { forward: 2 }),
+      dest('10.0.0.5', 80),
+    ]);
+    expect(formatSingleService(t, fmt({ numeric: true, tunInfo: true }), names)).toBe(
+      'Prot LocalAddress:Port Scheduler Flags\n' +
+        '  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n' +
+        'TCP  10.0.0.1:80 wlc\n' +
+        row('  -> 10.0.0.2:80', 18, 'Tunnel', 2, 'gue:6080:r+c', 2, '1', 6, '0', 10, '0', 9) +
+        row('  -> 10.0.0.3:80', 18, 'Tunnel', 2, 'gre:+c', 8, '1', 6, '0', 10, '0', 9) +
+        row('  -> 10.0.0.4:80', 18, 'Tunnel', 2, 'ipip', 10, '1', 6, '0', 10, '0', 9) +
+        row('  -> 10.0.0.5:80', 18, 'Masq', 4, 'n/a', 11, '1', 6, '0', 10, '0', 9),
+    );
+  });
+
+  it('title precedence: stats > rate > thresholds > persistent-conn', () => {
+    const both = formatSingleService(svc, fmt({ numeric: true, stats: true, rate: true, thresholds: true }), names);
+    expect(both.startsWith(`Prot LocalAddress:Port${' '.repeat(15)}Conns`)).toBe(true);
+  });
+});
+
+describe('print_largenum', () => {
+  it('scales by 1000s at the ipvsadm boundaries', () => {
+    const cases: Array<[number, string]> = [
+      [0, '        0'],
+      [99_999_999, ' 99999999'],
+      [100_000_000, '  100000K'],
+      [999_999_999, '  999999K'],
+      [1_000_000_000, '    1000M'],
+      [99_999_999_999, '   99999M'],
+      [100_000_000_000, '     100G'],
+      [99_999_999_999_999, '   99999G'],
+      [100_000_000_000_000, '     100T'],
+      [Number.MAX_SAFE_INTEGER, '    9007T'],
+    ];
+    for (const [n, text] of cases) expect([n, formatLargeNumber(n, false)]).toEqual([n, text]);
+  });
+
+  it('--exact', () => {
+    expect(formatLargeNumber(0, true)).toBe('        0');
+    expect(formatLargeNumber(12_345_678, true)).toBe(' 12345678');
+    expect(formatLargeNumber(123_456_789, true)).toBe(' 123456789');
+    expect(formatLargeNumber(9_007_199_254_740_991, true)).toBe(' 9007199254740991');
+  });
+});
+
+describe('sorting', () => {
+  it('addresses 2^31 or more apart compare wrapped (10.0.0.5 after 200.0.0.1)', () => {
+    const sorted = ipvsSort([dest('10.0.0.5', 80), dest('200.0.0.1', 80), dest('10.0.0.4', 81), dest('10.0.0.4', 80)], compareDestinations);
+    expect(sorted.map((d) => `${d.addr}:${d.port}`)).toEqual(['200.0.0.1:80', '10.0.0.4:80', '10.0.0.4:81', '10.0.0.5:80']);
+  });
+
+  it('a non-transitive cycle sorts as glibc’s merge sort does', () => {
+    // 0.0.0.1 < 96.0.0.0 < 192.0.0.0 < 0.0.0.1 under the wrapped comparison
+    const a = dest('0.0.0.1', 80);
+    const b = dest('96.0.0.0', 80);
+    const c = dest('192.0.0.0', 80);
+    expect(ipvsSort([a, b, c], compareDestinations)).toEqual([a, b, c]);
+    expect(ipvsSort([c, b, a], compareDestinations)).toEqual([c, a, b]);
+  });
+
+  it('services: address services before fwmark services, IPv4 before IPv6, TCP < UDP < SCTP', () => {
+    const t = table([
+      service(6, '0.0.0.0', 0, [], { fwmark: 2 }),
+      service(132, '10.0.0.1', 80, []),
+      service(6, '::1', 80, []),
+      service(17, '10.0.0.1', 80, []),
+      service(6, '0.0.0.0', 0, [], { fwmark: 1 }),
+      service(6, '10.0.0.1', 81, []),
+      service(6, '10.0.0.1', 80, []),
+    ]);
+    const lines = formatTable(t, fmt({ numeric: true }), names).split('\n').slice(3, -1);
+    expect(lines).toEqual([
+      'TCP  10.0.0.1:80 wlc',
+      'TCP  10.0.0.1:81 wlc',
+      'UDP  10.0.0.1:80 wlc',
+      'SCTP 10.0.0.1:80 wlc',
+      'TCP  [::1]:80 wlc',
+      'FWM  1 wlc',
+      'FWM  2 wlc',
+    ]);
+  });
+});
+
+describe('connections and timeouts', () => {
+  const conn = (extra: Partial<ConnectionSnapshot>): ConnectionSnapshot => ({
+    protocol: 'TCP',
+    expires: 899,
+    state: 'ESTABLISHED',
+    af: 4,
+    caddr: '10.0.0.100',
+    cport: 41234,
+    vaddr: '10.0.0.9',
+    vport: 80,
+    daddr: '10.0.0.2',
+    dport: 80,
+    template: false,
+    peName: '',
+    peData: '',
+    ...extra,
+  });
+  const CONNS = [
+    conn({}),
+    conn({ protocol: 'UDP', state: 'UDP', expires: 6000, cport: 5353, vport: 53, dport: 53 }),
+    conn({ protocol: 'IP', state: 'NONE', expires: 360, cport: 0, vport: 0, dport: 0, template: true }),
+    conn({ af: 6, caddr: '2001:db8::100', cport: 5000, vaddr: '2001:db8::1', vport: 443, daddr: '2001:db8::10', dport: 443, expires: 61 }),
+    conn({ protocol: 'UDP', state: 'UDP', expires: 5, peName: 'sip', peData: 'call-1@example', vport: 5060, dport: 5060, cport: 5060 }),
+  ];
+
+  it('-L -c -n', () => {
+    expect(formatConnections(CONNS, fmt({ numeric: true }), names)).toBe(
+      'IPVS connection entries\n' +
+        row('pro expire state', 7, 'source', 13, 'virtual', 12, 'destination') +
+        row('TCP 14:59', 2, 'ESTABLISHED 10.0.0.100:41234', 3, '10.0.0.9:80', 8, '10.0.0.2:80') +
+        row('UDP 100:00 UDP', 9, '10.0.0.100:5353', 4, '10.0.0.9:53', 8, '10.0.0.2:53') +
+        row('IP', 2, '06:00', 2, 'NONE', 8, '10.0.0.100:0', 7, '10.0.0.9:0', 9, '10.0.0.2:0') +
+        row('TCP 01:01', 2, 'ESTABLISHED [2001:db8::100]:5000 [2001:db8::1]:443', 2, '[2001:db8::10]:443') +
+        row('UDP 00:05', 2, 'UDP', 9, '10.0.0.100:5060', 4, '10.0.0.9:5060', 6, '10.0.0.2:5060'),
+    );
+  });
+
+  it('-L -c resolves names unless -n', () => {
+    expect(formatConnections([CONNS[0]!], fmt(), names)).toBe(
+      'IPVS connection entries\n' +
+        row('pro expire state', 7, 'source', 13, 'virtual', 12, 'destination') +
+        row('TCP 14:59', 2, 'ESTABLISHED 10.0.0.100:41234', 3, 'web1.example:http', 2, '10.0.0.2:http'),
+    );
+  });
+
+  it('-L -c --persistent-conn: PE columns only on entries with PE data (widths swapped vs header)', () => {
+    expect(formatConnections([CONNS[0]!, CONNS[4]!], fmt({ numeric: true, persistentConn: true }), names)).toBe(
+      'IPVS connection entries\n' +
+        row('pro expire state', 7, 'source', 13, 'virtual', 12, 'destination', 8, 'pe name', 10, 'pe_data') +
+        row('TCP 14:59', 2, 'ESTABLISHED 10.0.0.100:41234', 3, '10.0.0.9:80', 8, '10.0.0.2:80') +
+        row('UDP 00:05', 2, 'UDP', 9, '10.0.0.100:5060', 4, '10.0.0.9:5060', 6, '10.0.0.2:5060', 4, 'sip', 16, 'call-1@example'),
+    );
+  });
+
+  it('--timeout', () => {
+    expect(formatTimeouts({ tcp: 900, tcpfin: 120, udp: 300 })).toBe('Timeout (tcp tcpfin udp): 900 120 300\n');
+  });
+});

@@ -1,0 +1,225 @@
+/**
+ * The data plane without a TAP: frames in, frames out, through the real Pipeline with a recording
+ * transmit side. Golden NAT frames in both directions, ARP and ICMP behaviour, and hostile input.
+ */
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { ServiceTable } from '../../src/control/service-table.js';
+import { ConnectionTracker } from '../../src/conntrack/connection-tracker.js';
+import { HostStack } from '../../src/dataplane/host.js';
+import { NeighborTable } from '../../src/dataplane/neighbors.js';
+import { Pipeline } from '../../src/dataplane/pipeline.js';
+import { RoutingTable } from '../../src/dataplane/routes.js';
+import type { Tap } from '../../src/dataplane/tap.js';
+import { TxBatch } from '../../src/dataplane/tx-batch.js';
+import { checksum, pseudoHeaderSum4 } from '../../src/dataplane/wire/checksum.js';
+import { formatIpv4, Ipv4View, parseIpv4 } from '../../src/dataplane/wire/ipv4.js';
+import { TcpView, TCP_ACK, TCP_SYN } from '../../src/dataplane/wire/tcp.js';
+import { ForwardMethod } from '../../src/control/model.js';
+import { DROP_REASON_NAMES } from '../../src/dataplane/drops.js';
+
+const SLOT = 2048;
+const DIRECTOR_MAC = Uint8Array.from([2, 0, 0, 0, 0, 0xfe]);
+const CLIENT_MAC = Uint8Array.from([2, 0, 0, 0, 0, 1]);
+const RS_MAC = Uint8Array.from([2, 0, 0, 0, 0, 0x11]);
+const VIP = '198.18.1.100', CIP = '198.18.1.2', RIP = '198.18.2.11';
+
+/** A stand-in for the TAP: same arena layout, records what would be written. */
+class RecordingTap {
+  readonly slotSize = SLOT;
+  readonly rxSlots = 8;
+  readonly txSlots = 8;
+  readonly arena = new Uint8Array((8 + 8) * SLOT);
+  readonly txOffsets = new Int32Array(16);
+  readonly txLengths = new Int32Array(16);
+  readonly sent: Uint8Array[] = [];
+  txSlotOffset(i: number): number {
+    return (this.rxSlots + i) * SLOT;
+  }
+  write(n: number): number {
+    for (let i = 0; i < n; i++) this.sent.push(this.arena.slice(this.txOffsets[i], this.txOffsets[i] + this.txLengths[i]));
+    return n;
+  }
+}
+
+function director(opts: { knownRs?: boolean } = {}) {
+  const tap = new RecordingTap();
+  const tx = new TxBatch(tap as unknown as Tap);
+  const services = new ServiceTable();
+  const tracker = new ConnectionTracker(services.dests, 1000, 0);
+  tracker.onDestinationUnreferenced = (d) => services.releaseIfUnreferenced(d);
+  const routes = new RoutingTable([
+    { addr: parseIpv4('198.18.1.1'), prefix: 24 },
+    { addr: parseIpv4('198.18.2.1'), prefix: 24 },
+  ]);
+  const neighbors = new NeighborTable(64, 16);
+  if (opts.knownRs !== false) neighbors.learn(parseIpv4(RIP), RS_MAC, 0, 0);
+  neighbors.learn(parseIpv4(CIP), CLIENT_MAC, 0, 0);
+  const host = new HostStack(DIRECTOR_MAC, tx);
+  const pipeline = new Pipeline(DIRECTOR_MAC, services, tracker, routes, neighbors, host, tx);
+  const svc = { af: 4 as const, protocol: 6, addr: VIP, port: 80, fwmark: 0, scheduler: 'rr', flags: 0, timeout: 0, netmask: '255.255.255.255', pe: '' };
+  expect(services.addService(svc)).toBeNull();
+  const feed = (frame: Uint8Array): Uint8Array[] => {
+    tap.sent.length = 0;
+    tap.arena.set(frame, 0);
+    const lengths = new Int32Array(8);
+    lengths[0] = frame.length;
+    pipeline.processBatch(tap.arena, SLOT, lengths, 1, 1);
+    return tap.sent.slice();
+  };
+  const addRs = (): void => {
+    expect(
+      services.addDest(svc, { af: 4, addr: RIP, port: 8080, forward: ForwardMethod.Masq, weight: 1, uThreshold: 0, lThreshold: 0, tunType: 0, tunPort: 0, tunFlags: 0 }),
+    ).toBeNull();
+  };
+  return { pipeline, services, tracker, feed, addRs };
+}
+
+function tcpFrame(dstMac: Uint8Array, srcMac: Uint8Array, src: string, sport: number, dst: string, dport: number, flags: number, payload = 0): Uint8Array {
+  const total = 40 + payload;
+  const f = new Uint8Array(14 + total);
+  f.set(dstMac, 0);
+  f.set(srcMac, 6);
+  f[12] = 8;
+  new Ipv4View().at(f, 14).write(0, total, 0x1234, true, 64, 6, parseIpv4(src), parseIpv4(dst));
+  const t = new TcpView().at(f, 34);
+  t.write(sport, dport, 1000, flags & TCP_ACK ? 5000 : 0, flags, 65535);
+  for (let i = 0; i < payload; i++) f[54 + i] = i & 0xff;
+  t.checksum = checksum(f, 34, 20 + payload, pseudoHeaderSum4(parseIpv4(src), parseIpv4(dst), 6, 20 + payload));
+  return f;
+}
+
+function arpRequest(target: string): Uint8Array {
+  const f = new Uint8Array(42);
+  f.fill(0xff, 0, 6);
+  f.set(CLIENT_MAC, 6);
+  f.set([0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1], 12);
+  f.set(CLIENT_MAC, 22);
+  f.set([198, 18, 1, 2], 28);
+  f.set(parseIpv4(target) === parseIpv4(VIP) ? [198, 18, 1, 100] : target.split('.').map(Number), 38);
+  return f;
+}
+
+function l4Valid(frame: Uint8Array): boolean {
+  const ip = new Ipv4View().at(frame, 14);
+  const len = ip.totalLength - ip.headerLength;
+  return checksum(frame, ip.payloadOff, len, pseudoHeaderSum4(ip.src, ip.dst, ip.protocol, len)) === 0;
+}
+
+const mac = (f: Uint8Array, off: number): string => Array.from(f.subarray(off, off + 6), (b) => b.toString(16).padStart(2, '0')).join(':');
+
+describe('Pipeline (NAT)', () => {
+  it('answers ARP for the VIP with the director MAC', () => {
+    const d = director();
+    const out = d.feed(arpRequest(VIP));
+    expect(out).toHaveLength(1);
+    const r = out[0];
+    expect(mac(r, 0)).toBe('02:00:00:00:00:01');
+    expect(mac(r, 6)).toBe('02:00:00:00:00:fe');
+    expect(r[21]).toBe(2); // ARP reply
+    expect(mac(r, 22)).toBe('02:00:00:00:00:fe');
+    expect(Array.from(r.subarray(28, 32))).toEqual([198, 18, 1, 100]);
+    expect(mac(r, 32)).toBe('02:00:00:00:00:01');
+    // Not for an address we do not own.
+    expect(d.feed(arpRequest('198.18.1.77'))).toHaveLength(0);
+  });
+
+  it('DNATs a client SYN to the real server and SNATs the reply back to the VIP (golden fields)', () => {
+    const d = director();
+    d.addRs();
+    const [fwd] = d.feed(tcpFrame(DIRECTOR_MAC, CLIENT_MAC, CIP, 40000, VIP, 80, TCP_SYN));
+    expect(mac(fwd, 0)).toBe('02:00:00:00:00:11');
+    expect(mac(fwd, 6)).toBe('02:00:00:00:00:fe');
+    const ip = new Ipv4View().at(fwd, 14);
+    expect([formatIpv4(ip.src), formatIpv4(ip.dst), ip.ttl]).toEqual([CIP, RIP, 63]);
+    expect(new TcpView().at(fwd, 34).dstPort).toBe(8080);
+    expect(ip.checksumValid()).toBe(true);
+    expect(l4Valid(fwd)).toBe(true);
+
+    const [back] = d.feed(tcpFrame(DIRECTOR_MAC, RS_MAC, RIP, 8080, CIP, 40000, TCP_SYN | TCP_ACK, 10));
+    const bip = new Ipv4View().at(back, 14);
+    expect(mac(back, 0)).toBe('02:00:00:00:00:01');
+    expect([formatIpv4(bip.src), formatIpv4(bip.dst), bip.ttl]).toEqual([VIP, CIP, 63]);
+    expect(new TcpView().at(back, 34).srcPort).toBe(80);
+    expect(bip.checksumValid()).toBe(true);
+    expect(l4Valid(back)).toBe(true);
+    expect(d.pipeline.forwardedIn).toBe(1);
+    expect(d.pipeline.forwardedOut).toBe(1);
+  });
+
+  it('queues a frame until the real server answers ARP, then sends it', () => {
+    const d = director({ knownRs: false });
+    d.addRs();
+    const out = d.feed(tcpFrame(DIRECTOR_MAC, CLIENT_MAC, CIP, 40001, VIP, 80, TCP_SYN));
+    expect(out).toHaveLength(1);
+    expect(out[0][21]).toBe(1); // an ARP request ...
+    expect(Array.from(out[0].subarray(38, 42))).toEqual([198, 18, 2, 11]); // ... for the RIP
+    expect(Array.from(out[0].subarray(28, 32))).toEqual([198, 18, 2, 1]); // from the DIP
+    const reply = new Uint8Array(42);
+    reply.set(DIRECTOR_MAC, 0);
+    reply.set(RS_MAC, 6);
+    reply.set([0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 2], 12);
+    reply.set(RS_MAC, 22);
+    reply.set([198, 18, 2, 11], 28);
+    reply.set(DIRECTOR_MAC, 32);
+    reply.set([198, 18, 2, 1], 38);
+    const flushed = d.feed(reply);
+    expect(flushed).toHaveLength(1);
+    expect(mac(flushed[0], 0)).toBe('02:00:00:00:00:11');
+    expect(formatIpv4(new Ipv4View().at(flushed[0], 14).dst)).toBe(RIP);
+  });
+
+  it('sends ICMP port unreachable from the VIP when no destination is available', () => {
+    const d = director();
+    const syn = tcpFrame(DIRECTOR_MAC, CLIENT_MAC, CIP, 40002, VIP, 80, TCP_SYN);
+    const [icmp] = d.feed(syn);
+    const ip = new Ipv4View().at(icmp, 14);
+    expect([formatIpv4(ip.src), formatIpv4(ip.dst), ip.protocol]).toEqual([VIP, CIP, 1]);
+    expect([icmp[34], icmp[35]]).toEqual([3, 3]);
+    expect(checksum(icmp, 34, ip.totalLength - 20)).toBe(0);
+    expect(Array.from(icmp.subarray(42, 42 + 28))).toEqual(Array.from(syn.subarray(14, 42))); // original header + 8 bytes
+    expect(d.pipeline.drops.snapshot()['no-destination']).toBe(1);
+  });
+
+  it('resets a TCP segment to the VIP that belongs to no connection', () => {
+    const d = director();
+    d.addRs();
+    const [rst] = d.feed(tcpFrame(DIRECTOR_MAC, CLIENT_MAC, CIP, 40003, VIP, 80, TCP_ACK));
+    const t = new TcpView().at(rst, 34);
+    expect(t.flags & 0x04).toBe(0x04);
+    expect(t.seq).toBe(5000); // seq = the segment's ack
+    expect(l4Valid(rst)).toBe(true);
+    expect(d.tracker.table.count).toBe(0);
+  });
+
+  it('counts every hostile frame as handled or dropped and never throws', () => {
+    const d = director();
+    d.addRs();
+    const valid = tcpFrame(DIRECTOR_MAC, CLIENT_MAC, CIP, 40004, VIP, 80, TCP_SYN, 20);
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ minLength: 0, maxLength: 200 }),
+          fc.tuple(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 255 }), fc.nat(valid.length)).map(([at, v, cut]) => {
+            const f = valid.slice(0, Math.max(cut, 1));
+            if (at < f.length) f[at] = v;
+            return f;
+          }),
+        ),
+        (frame) => {
+          const before = d.pipeline.framesIn;
+          const drops = Array.from(d.pipeline.drops.counts).reduce((a, b) => a + b, 0);
+          const fwd = d.pipeline.forwardedIn + d.pipeline.forwardedOut;
+          const out = d.feed(frame);
+          expect(d.pipeline.framesIn).toBe(before + 1);
+          const dropsAfter = Array.from(d.pipeline.drops.counts).reduce((a, b) => a + b, 0);
+          const fwdAfter = d.pipeline.forwardedIn + d.pipeline.forwardedOut;
+          // Every frame is accounted for: forwarded, answered/dropped with a reason, or a host reply.
+          expect(dropsAfter - drops + (fwdAfter - fwd) + (out.length > 0 ? 1 : 0)).toBeGreaterThan(0);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+    expect(DROP_REASON_NAMES.length).toBe(d.pipeline.drops.counts.length);
+  });
+});

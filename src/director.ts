@@ -9,6 +9,7 @@ import { ControlServer } from './control/server.js';
 import { ServiceTable, type VirtualService } from './control/service-table.js';
 import { connectionSnapshot, tableSnapshot } from './control/snapshot.js';
 import { ConnectionTracker } from './conntrack/connection-tracker.js';
+import { IpvsSysctls } from './control/sysctls.js';
 import { TICK_MS } from './conntrack/connection-table.js';
 import { HostStack } from './dataplane/host.js';
 import { NeighborTable } from './dataplane/neighbors.js';
@@ -30,6 +31,8 @@ export interface DirectorOptions {
   socketPath: string;
   /** Connection table limit. */
   connMax: number;
+  /** IPVS sysctl settings (expire_nodest_conn, ...). */
+  sysctls?: IpvsSysctls;
   logger: Logger;
 }
 
@@ -62,7 +65,7 @@ export class Director {
     this.log = opts.logger;
     this.mac = opts.mac ?? randomMac();
     this.routes = new RoutingTable(opts.addresses, opts.gateway ?? 0);
-    this.tracker = new ConnectionTracker(this.services.dests, opts.connMax, performance.now());
+    this.tracker = new ConnectionTracker(this.services.dests, opts.connMax, performance.now(), opts.sysctls ?? new IpvsSysctls());
     this.tracker.onDestinationUnreferenced = (d) => this.services.releaseIfUnreferenced(d);
     this.rates = new RateEstimator(this.services.serviceStats, this.services.destStats);
     this.services.onStatsReset = (kind, id) => (kind === 'service' ? this.rates.resetService(id) : this.rates.resetDest(id));
@@ -139,7 +142,7 @@ export class Director {
   private serviceChanged(what: string, svc?: VirtualService): void {
     if (svc) {
       const c = svc.config;
-      const name = `${c.protocol === 6 ? 'TCP' : 'UDP'} ${c.addr}:${c.port}`;
+      const name = c.fwmark !== 0 ? `FWM ${c.fwmark}` : `${c.protocol === 6 ? 'TCP' : 'UDP'} ${c.addr}:${c.port}`;
       const dests = svc.dests.map((id) => {
         const d = svc.destConfigs.get(id)!;
         return `${d.addr}:${d.port}/w${d.weight}`;

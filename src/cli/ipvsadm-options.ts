@@ -7,6 +7,9 @@
  * Where ipvsadm prints its own name (the `Try …` hint, usage, version) tapvs prints "tapvs".
  * Features that tapvs does not implement yet are accepted by the parser, validated as ipvsadm
  * validates them, and only then refused (NOT_SUPPORTED_YET).
+ *
+ * tapvs's own additions: the mark-rule commands `--add-mark` / `--del-mark` (iptables MARK rules
+ * for fwmark services, with their own small grammar, see parseMarkRule) and `-L --marks`.
  */
 import {
   ForwardMethod,
@@ -21,6 +24,7 @@ import {
   SVC_F_SCHED_MASK,
   type AddressFamily,
   type DestinationConfig,
+  type MarkRule,
   type ServiceConfig,
   type ServiceKey,
 } from '../control/model.js';
@@ -72,6 +76,8 @@ export type Invocation =
   | { kind: 'list-service'; service: ServiceKey; format: ListingFormat }
   | { kind: 'list-connections'; format: ListingFormat }
   | { kind: 'list-timeouts' }
+  /** tapvs's own `-L --marks`: the mark rules in match order. */
+  | { kind: 'list-marks' }
   | { kind: 'save'; numeric: boolean }
   | { kind: 'restore' };
 
@@ -86,18 +92,12 @@ export type PendingFeature =
   | 'stop-daemon'
   | 'daemon-listing'
   | 'tun-info'
-  | 'fwmark-service'
   | 'ipv6'
-  | 'persistent'
-  | 'netmask'
   | 'pe'
   | 'ops'
-  | 'sched-flags'
   | 'gatewaying'
   | 'ipip'
-  | 'tunnel-options'
-  | 'u-threshold'
-  | 'l-threshold';
+  | 'tunnel-options';
 
 /**
  * What a command may not use yet; checked after ipvsadm's own validation, in this order. Later
@@ -108,18 +108,12 @@ export const NOT_SUPPORTED_YET: readonly PendingFeature[] = [
   'stop-daemon',
   'daemon-listing',
   'tun-info',
-  'fwmark-service',
   'ipv6',
-  'persistent',
-  'netmask',
   'pe',
   'ops',
-  'sched-flags',
   'gatewaying',
   'ipip',
   'tunnel-options',
-  'u-threshold',
-  'l-threshold',
 ];
 
 const PENDING_FEATURE_NAMES: Readonly<Record<PendingFeature, string>> = {
@@ -127,18 +121,12 @@ const PENDING_FEATURE_NAMES: Readonly<Record<PendingFeature, string>> = {
   'stop-daemon': '--stop-daemon (connection synchronisation)',
   'daemon-listing': '--daemon (sync daemon listing)',
   'tun-info': '--tun-info (tunnel listing)',
-  'fwmark-service': '-f (fwmark service)',
   ipv6: '-6 (IPv6 fwmark service)',
-  persistent: '-p (persistent service)',
-  netmask: '-M (persistence netmask)',
   pe: '--pe (persistence engine)',
   ops: '-o (one-packet scheduling)',
-  'sched-flags': '-b (scheduler flags)',
   gatewaying: '-g (gatewaying, direct routing)',
   ipip: '-i (ipip, tunneling)',
   'tunnel-options': '--tun-type/--tun-port/--tun-nocsum/--tun-csum/--tun-remcsum (tunnel options)',
-  'u-threshold': '-x (upper threshold)',
-  'l-threshold': '-y (lower threshold)',
 };
 
 /** Direct routing chosen by default, not by -g: say why the user meets it. */
@@ -155,7 +143,9 @@ type Tag =
   | 'n' | 'c' | 'mcast-interface' | 'syncid' | 'timeout' | 'daemon' | 'stats' | 'rate' | 'thresholds'
   | 'persistent-conn' | 'nosort' | 'sort' | 'X' | '6' | 'o' | 'pe' | 'b' | 'mcast-group'
   | 'mcast-port' | 'mcast-ttl' | 'sync-maxlen' | 'tun-info' | 'tun-type' | 'tun-port'
-  | 'tun-nocsum' | 'tun-csum' | 'tun-remcsum';
+  | 'tun-nocsum' | 'tun-csum' | 'tun-remcsum'
+  // tapvs's own
+  | 'add-mark' | 'del-mark' | 'marks';
 
 type ArgKind = 'none' | 'required' | 'optional';
 
@@ -229,6 +219,10 @@ const OPTION_TABLE: readonly OptionSpec[] = [
   opt('tun-nocsum', undefined, 'none', 'tun-nocsum'),
   opt('tun-csum', undefined, 'none', 'tun-csum'),
   opt('tun-remcsum', undefined, 'none', 'tun-remcsum'),
+  // tapvs's own: the mark-rule commands (first option only) and -L --marks
+  opt('add-mark', undefined, 'none', 'add-mark'),
+  opt('del-mark', undefined, 'none', 'del-mark'),
+  opt('marks', undefined, 'none', 'marks'),
 ];
 
 type PoptError = 'missing argument' | 'unknown option' | 'option does not take an argument';
@@ -260,6 +254,11 @@ class PoptScanner {
   /** `poptGetArg`: the next leftover argument. */
   getArg(): string | undefined {
     return this.leftovers.shift();
+  }
+
+  /** The words not scanned yet (for the mark-rule grammar, which takes over after its command). */
+  unscanned(): string[] {
+    return this.argv.slice(this.next);
   }
 
   getNextOpt(): ScanResult {
@@ -569,6 +568,8 @@ class CommandLineParser {
     exact: false,
   };
   private schedFlagsArg = '';
+  /** tapvs's `-L --marks` (outside ipvsadm's option bits and matrix). */
+  private marks = false;
   private readonly used = new Set<PendingFeature>();
 
   constructor(
@@ -657,6 +658,15 @@ class CommandLineParser {
         return { kind: 'help' };
       case 'v':
         return { kind: 'version' };
+      case 'add-mark':
+      case 'del-mark': {
+        // words popt skipped before the command are leftovers, as `unexpected argument` in ipvsadm
+        const leftover = this.scanner.getArg();
+        if (leftover !== undefined) markFail(`unexpected argument ${leftover}`);
+        const command = first.spec.tag;
+        const rule = parseMarkRule(command, this.scanner.unscanned(), this.names);
+        return { kind: 'command', command: { op: command === 'add-mark' ? 'add-mark' : 'delete-mark', rule } };
+      }
       default:
         tryHelp();
     }
@@ -711,7 +721,6 @@ class CommandLineParser {
       }
       case 'f':
         this.setOption(Opt.Service);
-        this.used.add('fwmark-service');
         this.svc.af = 4;
         this.svc.protocol = IPPROTO_TCP;
         this.svc.fwmark = parseFwmark(arg);
@@ -722,13 +731,11 @@ class CommandLineParser {
         break;
       case 'p':
         this.setOption(Opt.Persistent);
-        this.used.add('persistent');
         this.svc.flags |= SVC_F_PERSISTENT;
         this.svc.timeout = optarg === undefined ? IPVS_SVC_PERSISTENT_TIMEOUT : parseTimeout(optarg, 1, MAX_TIMEOUT);
         break;
       case 'M':
         this.setOption(Opt.Netmask);
-        this.used.add('netmask');
         if (this.svc.af !== 6) {
           const mask = parseNetmask(arg, this.names);
           if (mask === undefined) fail('illegal virtual server persistent mask specified');
@@ -766,12 +773,10 @@ class CommandLineParser {
         break;
       case 'x':
         this.setOption(Opt.UThreshold);
-        this.used.add('u-threshold');
         this.dest.uThreshold = stringToNumber(arg, 0, INT_MAX) ?? fail('illegal u_threshold specified');
         break;
       case 'y':
         this.setOption(Opt.LThreshold);
-        this.used.add('l-threshold');
         this.dest.lThreshold = stringToNumber(arg, 0, INT_MAX) ?? fail('illegal l_threshold specified');
         break;
       case 'c':
@@ -841,7 +846,6 @@ class CommandLineParser {
         break;
       case 'b':
         this.setOption(Opt.SchedFlags);
-        this.used.add('sched-flags');
         this.schedFlagsArg = arg.slice(0, 127);
         break;
       case 'mcast-group':
@@ -898,6 +902,10 @@ class CommandLineParser {
         this.used.add('tunnel-options');
         this.dest.tunFlags |= TUN_FLAG_REMCSUM;
         break;
+      case 'marks':
+        if (this.marks) fail("multiple 'marks' options specified");
+        this.marks = true;
+        break;
       default:
         // a command (or -h/-v) after the first option
         fail(`invalid option \`${this.scanner.badOption()}'`);
@@ -908,6 +916,7 @@ class CommandLineParser {
   private processOptions(): void {
     const cmd = this.cmd!;
     this.genericOptCheck(cmd);
+    if (this.marks) this.marksOptCheck(cmd);
 
     if (cmd === Cmd.Add || cmd === Cmd.Edit) {
       if (this.svc.fwmark === 0 && this.svc.port === 0 && !(this.svc.flags & SVC_F_PERSISTENT)) {
@@ -940,6 +949,16 @@ class CommandLineParser {
       const timeoutOrDaemon = this.isSet(Opt.Timeout) || this.isSet(Opt.Daemon);
       if ((listSource && statsLike) || (timeoutOrDaemon && this.isSet(Opt.PersistentConn))) {
         fail('options conflicts in the list command');
+      }
+    }
+  }
+
+  /** `--marks`: only with -L, and then with nothing but -n (worded as generic_opt_check words it). */
+  private marksOptCheck(cmd: Cmd): void {
+    if (cmd !== Cmd.List) fail(`Illegal 'marks' option with the '${COMMAND_NAMES[cmd]}' command`);
+    for (let j = 0; j < NUMBER_OF_OPT; j++) {
+      if (j !== Opt.Numeric && this.isSet(j)) {
+        fail(`The option '${OPTION_NAMES[j]}' conflicts with the 'marks' option in the 'list' command`);
       }
     }
   }
@@ -1067,6 +1086,7 @@ class CommandLineParser {
       case Cmd.Timeout:
         return { kind: 'command', command: { op: 'set-timeouts', timeouts: { ...this.timeouts } } };
       case Cmd.List:
+        if (this.marks) return { kind: 'list-marks' };
         if (this.isSet(Opt.Connection)) return { kind: 'list-connections', format };
         if (this.isSet(Opt.Service)) return { kind: 'list-service', service: this.serviceKey(), format };
         if (this.isSet(Opt.Timeout)) return { kind: 'list-timeouts' };
@@ -1081,6 +1101,175 @@ class CommandLineParser {
         throw new UsageError({ message: 'the sync daemon is not supported yet', exitCode: 2, prefixed: true });
     }
   }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Mark rules (tapvs's own): `--add-mark|--del-mark -d ADDR [-p tcp|udp|all] [--dport P|--dports L] --set-mark N`
+
+/** tapvs's own usage errors: `tapvs: <message>`, exit 2. */
+function markFail(message: string): never {
+  throw new UsageError({ message, exitCode: 2, prefixed: true });
+}
+
+type MarkOptionName = 'destination' | 'protocol' | 'dport' | 'dports' | 'set-mark';
+
+interface MarkOptionSpec {
+  name: MarkOptionName;
+  long: string;
+  short: string | undefined;
+}
+
+/**
+ * The options of a mark rule, named as in iptables (`-d`, `-p`, tcp/udp `--dport`, multiport
+ * `--dports`, MARK `--set-mark`). `-p` here is iptables' protocol, not ipvsadm's --persistent: the
+ * grammar is only used after --add-mark / --del-mark.
+ */
+const MARK_OPTIONS: readonly MarkOptionSpec[] = [
+  { name: 'destination', long: 'destination', short: 'd' },
+  { name: 'protocol', long: 'protocol', short: 'p' },
+  { name: 'dport', long: 'dport', short: undefined },
+  { name: 'dports', long: 'dports', short: undefined },
+  { name: 'set-mark', long: 'set-mark', short: undefined },
+];
+
+const MARK_OPTIONS_HINT = 'a mark rule takes -d, -p, --dport or --dports, and --set-mark';
+
+/** iptables multiport's XT_MULTI_PORTS: 15 slots, a range takes two. */
+const MULTIPORT_SLOTS = 15;
+
+/**
+ * The words after `--add-mark` / `--del-mark`, popt-like: every option takes an argument (the next
+ * word, or attached: `--dport=80`, `-d10.0.0.1`), may appear at most once, and may come in any
+ * order; `--` ends the options; unknown options and stray words are errors, never ignored.
+ */
+function parseMarkRule(command: 'add-mark' | 'del-mark', words: readonly string[], names: NameDatabase): MarkRule {
+  const values = new Map<MarkOptionName, string>();
+  let optionsEnded = false;
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i]!;
+    if (optionsEnded || !word.startsWith('-') || word === '-') markFail(`unexpected argument ${word}`);
+    if (word === '--') {
+      optionsEnded = true;
+      continue;
+    }
+    let spec: MarkOptionSpec | undefined;
+    let arg: string | undefined;
+    if (word.startsWith('--')) {
+      const body = word.slice(2);
+      const eq = body.indexOf('=');
+      const name = eq >= 0 ? body.slice(0, eq) : body;
+      spec = MARK_OPTIONS.find((o) => o.long === name);
+      if (eq >= 0) arg = body.slice(eq + 1);
+    } else {
+      spec = MARK_OPTIONS.find((o) => o.short === word[1]);
+      const attached = word.slice(2);
+      if (attached !== '') arg = attached.startsWith('=') ? attached.slice(1) : attached;
+    }
+    if (spec === undefined) markFail(`${word}: unknown option (${MARK_OPTIONS_HINT})`);
+    if (arg === undefined) {
+      if (i + 1 >= words.length) markFail(`${word}: missing argument`);
+      arg = words[++i]!;
+    }
+    if (values.has(spec.name)) markFail(`multiple '${spec.name}' options specified`);
+    values.set(spec.name, arg);
+  }
+
+  if (values.has('dport') && values.has('dports')) {
+    markFail(`The option 'dports' conflicts with the 'dport' option in the '${command}' command`);
+  }
+  const destination = values.get('destination');
+  const addr = destination === undefined ? undefined : parseMarkDestination(destination, names);
+  const protocolText = values.get('protocol');
+  const protocol = protocolText === undefined ? 0 : parseMarkProtocol(protocolText);
+  const portOption: MarkOptionName | undefined = values.has('dport') ? 'dport' : values.has('dports') ? 'dports' : undefined;
+  let ports: [number, number][] = [];
+  if (portOption !== undefined) {
+    if (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP) {
+      markFail(`the '${portOption}' option needs -p tcp or -p udp`);
+    }
+    ports = parseMarkPorts(values.get(portOption)!, portOption === 'dports', protocol, names);
+  }
+  const markText = values.get('set-mark');
+  const mark = markText === undefined ? undefined : parseMarkValue(markText);
+  if (addr === undefined) markFail(`You need to supply the 'destination' option for the '${command}' command`);
+  if (mark === undefined) markFail(`You need to supply the 'set-mark' option for the '${command}' command`);
+  return { af: 4, addr, protocol, ports, mark };
+}
+
+/**
+ * `-d`: one IPv4 host, as an inet_aton form or an /etc/hosts name (like ipvsadm's service
+ * addresses); a `/32` suffix (as iptables-save prints it) is accepted. Not 0.0.0.0, multicast,
+ * reserved or broadcast addresses.
+ */
+function parseMarkDestination(text: string, names: NameDatabase): string {
+  const slash = text.indexOf('/');
+  const host = slash >= 0 ? text.slice(0, slash) : text;
+  if (slash >= 0 && text.slice(slash + 1) !== '32') {
+    markFail(`illegal mark-rule destination \`${text}' specified (one host: no prefix other than /32)`);
+  }
+  const value = host === '' ? undefined : (inetAton(host) ?? names.hostToIPv4(host));
+  if (value === undefined) {
+    const v6 = inetPton6(host) !== undefined;
+    markFail(`illegal mark-rule destination \`${text}' specified (${v6 ? 'IPv6 mark rules are not supported' : 'an IPv4 host address'})`);
+  }
+  if (value === 0 || value >= 0xe0000000) {
+    markFail(`illegal mark-rule destination \`${text}' specified (not a unicast host address)`);
+  }
+  return formatIPv4(value);
+}
+
+/** `-p|--protocol`: tcp, udp or all (any case, as iptables). */
+function parseMarkProtocol(text: string): number {
+  switch (text.toLowerCase()) {
+    case 'tcp':
+      return IPPROTO_TCP;
+    case 'udp':
+      return IPPROTO_UDP;
+    case 'all':
+      return 0;
+    default:
+      return markFail(`illegal protocol \`${text}' specified (tcp, udp or all)`);
+  }
+}
+
+/** `--set-mark`: as `-f` reads a fwmark, 1..4294967295 in decimal. */
+function parseMarkValue(text: string): number {
+  return stringToNumber(text, 1, UINT_MAX) ?? markFail(`invalid mark value \`${text}' specified`);
+}
+
+/**
+ * `--dport PORT|LO:HI` or `--dports ITEM,ITEM,…` (multiport): a port is a number 0..65535 or an
+ * /etc/services name for the protocol; `LO:` means LO:65535 and `:HI` 0:HI, as in iptables. At most
+ * 15 multiport slots, a range taking two. The order is kept.
+ */
+function parseMarkPorts(text: string, multi: boolean, protocol: number, names: NameDatabase): [number, number][] {
+  const items = multi ? text.split(',') : [text];
+  const ports: [number, number][] = [];
+  let slots = 0;
+  for (const item of items) {
+    const colon = item.indexOf(':');
+    if (colon < 0) {
+      const port = parseMarkPort(item, protocol, names);
+      ports.push([port, port]);
+      slots += 1;
+    } else {
+      const loText = item.slice(0, colon);
+      const hiText = item.slice(colon + 1);
+      const lo = loText === '' ? 0 : parseMarkPort(loText, protocol, names);
+      const hi = hiText === '' ? 65535 : parseMarkPort(hiText, protocol, names);
+      if (lo > hi) markFail(`invalid port range \`${item}' specified (min > max)`);
+      ports.push([lo, hi]);
+      slots += 2;
+    }
+  }
+  if (slots > MULTIPORT_SLOTS) markFail(`too many ports specified in \`${text}' (at most 15; a range counts as two)`);
+  return ports;
+}
+
+function parseMarkPort(text: string, protocol: number, names: NameDatabase): number {
+  const port = /^[0-9]+$/.test(text) ? Number(text) : names.serviceToPort(text, protocol);
+  if (port === undefined || port > 65535) markFail(`illegal port \`${text}' specified`);
+  return port;
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import {
   DEFAULT_LISTING_FORMAT,
   formatConnections,
   formatSingleService,
+  formatMarkRules,
   formatTable,
   formatTimeouts,
 } from '../control/listing.js';
@@ -178,6 +179,12 @@ class Session {
         this.out(formatTimeouts(reply.timeouts));
         return EXIT_OK;
       }
+      case 'list-marks': {
+        const table = await this.fetchTable('get-services');
+        if (typeof table === 'number') return table;
+        this.out(formatMarkRules(table.marks ?? []));
+        return EXIT_OK;
+      }
       case 'save': {
         const table = await this.fetchTable('get-services');
         if (typeof table === 'number') return table;
@@ -213,7 +220,7 @@ class Session {
    */
   private async restore(): Promise<number> {
     const text = typeof this.io.stdin === 'string' ? this.io.stdin : await this.io.stdin();
-    const parsed = parseRestoreText(text);
+    const parsed = parseRestoreText(text, this.names);
     if ('error' in parsed) {
       this.err(`${PROGRAM_NAME}: line ${parsed.line}: ${parsed.error}\n`);
       return EXIT_USAGE;

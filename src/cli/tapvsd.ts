@@ -11,6 +11,7 @@ import { Director } from '../director.js';
 import { parseIpv4 } from '../dataplane/wire/ipv4.js';
 import type { InterfaceAddress } from '../dataplane/routes.js';
 import { Logger } from '../logger.js';
+import { IpvsSysctls } from '../control/sysctls.js';
 import { socketPathFromEnv } from '../control/protocol.js';
 import { parseRestoreText } from './restore-input.js';
 
@@ -26,6 +27,8 @@ const USAGE = `Usage: tapvsd --tap IFNAME [--bridge BRIDGE] [--mac MAC] --addres
   --rules FILE        rules in 'ipvsadm -S' format, applied at start (all or nothing)
   --conn-max N        connection table limit (default 1048576); beyond it new connections are refused
   --log-format F      text (default) or json
+  --sysctl NAME=VALUE IPVS behaviour switch, named as the kernel's sysctl (repeatable):
+                      expire_nodest_conn=0|1, expire_quiescent_template=0|1, conn_reuse_mode=0..3
 `;
 
 interface DaemonArgs {
@@ -38,6 +41,7 @@ interface DaemonArgs {
   rules?: string;
   connMax: number;
   logFormat: 'text' | 'json';
+  sysctls: IpvsSysctls;
 }
 
 class UsageError extends Error {}
@@ -59,7 +63,12 @@ function parseAddress(text: string): InterfaceAddress {
 }
 
 export function parseDaemonArgs(argv: string[]): DaemonArgs | 'help' {
-  const out: Partial<DaemonArgs> & { addresses: InterfaceAddress[] } = { addresses: [], connMax: 1 << 20, logFormat: 'text' };
+  const out: Partial<DaemonArgs> & { addresses: InterfaceAddress[]; sysctls: IpvsSysctls } = {
+    addresses: [],
+    connMax: 1 << 20,
+    logFormat: 'text',
+    sysctls: new IpvsSysctls(),
+  };
   for (let i = 0; i < argv.length; i++) {
     const opt = argv[i];
     if (opt === '-h' || opt === '--help') return 'help';
@@ -106,6 +115,11 @@ export function parseDaemonArgs(argv: string[]): DaemonArgs | 'help' {
         out.logFormat = f;
         break;
       }
+      case '--sysctl': {
+        const err = out.sysctls.set(value());
+        if (err) throw new UsageError(`--sysctl: ${err}`);
+        break;
+      }
       default:
         throw new UsageError(`unknown option '${opt}'`);
     }
@@ -139,6 +153,7 @@ async function main(argv: string[]): Promise<number> {
     gateway: args.gateway,
     socketPath: args.socket,
     connMax: args.connMax,
+    sysctls: args.sysctls,
     logger,
   });
 

@@ -156,8 +156,11 @@ export class ConnectionTable {
     return -1;
   }
 
-  /** Template lookup (kernel ip_vs_ct_in_get): caddr is the masked client network, cport 0. */
-  lookupTemplate(protocol: number, caddr: number, vaddr: number, vport: number, fwmark: number): number {
+  /**
+   * Template lookup (kernel ip_vs_ct_in_get): caddr is the masked client network, cport 0; for fwmark
+   * services protocol is 0 (IPPROTO_IP) and vaddr the mark itself.
+   */
+  lookupTemplate(protocol: number, caddr: number, vaddr: number, vport: number): number {
     let i = this.buckets[this.hash(protocol, caddr, 0)];
     while (i >= 0) {
       if (
@@ -166,7 +169,6 @@ export class ConnectionTable {
         this.cport[i] === 0 &&
         this.vport[i] === vport &&
         this.vaddr[i] === vaddr &&
-        this.fwmark[i] === fwmark &&
         this.protocol[i] === protocol
       )
         return i;
@@ -286,6 +288,16 @@ export class ConnectionTable {
         i = next;
       }
     }
+  }
+
+  /** Bytes held by the table's arrays (entries, hash buckets and timer wheel). */
+  memoryBytes(): number {
+    const arrays = [
+      this.protocol, this.state, this.flags, this.caddr, this.vaddr, this.daddr, this.cport, this.vport, this.dport,
+      this.expires, this.timeout, this.dest, this.control, this.nControl, this.inPkts, this.fwmark, this.replyNeighbor,
+      this.live, this.hashNext, this.wheelNext, this.wheelPrev, this.armedTick, this.buckets, this.wheel,
+    ];
+    return arrays.reduce((sum, a) => sum + a.byteLength, 0);
   }
 
   /** Remaining whole seconds until expiry (for listings). */

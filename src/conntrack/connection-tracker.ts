@@ -4,12 +4,17 @@
  * happens when a timer fires (kernel ip_vs_conn.c: ip_vs_conn_new, ip_vs_bind_dest, ip_vs_unbind_dest,
  * ip_vs_conn_expire; ip_vs_proto_tcp.c: set_tcp_state).
  */
-import { DEST_F_OVERLOAD, type DestinationTable } from '../dataplane/destination-table.js';
+import { DEST_F_AVAILABLE, DEST_F_OVERLOAD, type DestinationTable } from '../dataplane/destination-table.js';
 import { ForwardMethod, IPPROTO_TCP } from '../control/model.js';
 import { CONN_F_INACTIVE, CONN_F_NOOUTPUT, CONN_F_TEMPLATE } from './connection-flags.js';
+import { IpvsSysctls } from '../control/sysctls.js';
 import { ConnectionTable } from './connection-table.js';
-import { DIR_INPUT, DIR_INPUT_ONLY, isActiveTcpState, nextTcpState, TCP_S_CLOSE, TCP_S_TIME_WAIT } from './tcp-state.js';
+import { DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, isActiveTcpState, nextTcpState, TCP_S_CLOSE, TCP_S_ESTABLISHED, TCP_S_TIME_WAIT } from './tcp-state.js';
 import { ProtocolTimeouts } from './timeouts.js';
+
+/** Template states (kernel IP_VS_CTPL_S_*). */
+export const TEMPLATE_NONE = 0;
+export const TEMPLATE_ASSURED = 1;
 
 /** Timeout of a connection entry before its first state transition (kernel: 3 s). */
 const INITIAL_TIMEOUT_MS = 3000;
@@ -28,6 +33,7 @@ export class ConnectionTracker {
     readonly dests: DestinationTable,
     maxEntries = 1 << 20,
     now = 0,
+    readonly sysctls = new IpvsSysctls(),
   ) {
     this.table = new ConnectionTable(maxEntries, 4096, now);
   }
@@ -44,6 +50,7 @@ export class ConnectionTracker {
     vport: number,
     dest: number,
     now: number,
+    dport = this.dests.port[dest] || vport,
   ): number {
     const d = this.dests;
     const forward = d.forward[dest];
@@ -51,7 +58,7 @@ export class ConnectionTracker {
     let flags = forward | CONN_F_INACTIVE;
     if (forward !== ForwardMethod.Masq) flags |= CONN_F_NOOUTPUT;
     const t = this.table;
-    const id = t.insert(protocol, caddr, cport, vaddr, vport, d.addr[dest], d.port[dest], flags, INITIAL_TIMEOUT_MS, now);
+    const id = t.insert(protocol, caddr, cport, vaddr, vport, d.addr[dest], dport, flags, INITIAL_TIMEOUT_MS, now);
     if (id < 0) {
       this.refusedFull++;
       return -1;
@@ -62,6 +69,48 @@ export class ConnectionTracker {
     const u = d.uThreshold[dest];
     if (u !== 0 && d.activeConns[dest] + d.inactConns[dest] >= u) d.flags[dest] |= DEST_F_OVERLOAD;
     return id;
+  }
+
+  /**
+   * Create a persistence template (kernel ip_vs_sched_persist → ip_vs_conn_new with TEMPLATE): keyed by
+   * the client network `snet` with client port 0, counted in the destination's persistConns.
+   */
+  createTemplate(protocol: number, snet: number, vaddr: number, vport: number, dest: number, dport: number, timeoutMs: number, now: number): number {
+    const d = this.dests;
+    const forward = d.forward[dest];
+    let flags = CONN_F_TEMPLATE | forward | CONN_F_INACTIVE;
+    if (forward !== ForwardMethod.Masq) flags |= CONN_F_NOOUTPUT;
+    const t = this.table;
+    const id = t.insert(protocol, snet, 0, vaddr, vport, d.addr[dest], dport, flags, timeoutMs, now);
+    if (id < 0) {
+      this.refusedFull++;
+      return -1;
+    }
+    t.dest[id] = dest;
+    t.state[id] = TEMPLATE_NONE;
+    d.persistConns[dest]++;
+    const u = d.uThreshold[dest];
+    if (u !== 0 && d.activeConns[dest] + d.inactConns[dest] >= u) d.flags[dest] |= DEST_F_OVERLOAD;
+    return id;
+  }
+
+  /**
+   * Kernel ip_vs_check_template: a template whose destination was deleted (or, with
+   * expire_quiescent_template, quiesced) no longer holds its clients; it is made unmatchable (vport and
+   * dport 0xFFFF) and left to expire.
+   */
+  templateUsable(id: number): boolean {
+    const t = this.table, d = this.dests, dest = t.dest[id];
+    if (dest >= 0 && (d.flags[dest] & DEST_F_AVAILABLE) !== 0 && !(this.sysctls.expireQuiescentTemplate === 1 && d.weight[dest] === 0)) return true;
+    t.vport[id] = 0xffff;
+    t.dport[id] = 0xffff;
+    return false;
+  }
+
+  /** Put connection `id` under template `ct` (kernel ip_vs_control_add). */
+  controlBy(id: number, ct: number): void {
+    this.table.control[id] = ct;
+    this.table.nControl[ct]++;
   }
 
   /**
@@ -76,9 +125,15 @@ export class ConnectionTracker {
       else if (dir !== DIR_INPUT) t.flags[id] = flags & ~CONN_F_NOOUTPUT; // a reply was seen
       const cur = t.state[id];
       const next = nextTcpState(dir, tcpFlags, cur);
-      if (next !== cur) this.setState(id, next);
+      if (next !== cur) {
+        this.setState(id, next);
+        // Entering ESTABLISHED assures the controlling template (kernel ip_vs_control_assure_ct).
+        if (next === TCP_S_ESTABLISHED && t.control[id] >= 0) t.state[t.control[id]] = TEMPLATE_ASSURED;
+      }
       t.refresh(id, this.timeouts.tcp[next] * 1000, now);
     } else {
+      // UDP: a reply assures the template.
+      if (dir === DIR_OUTPUT && t.control[id] >= 0) t.state[t.control[id]] = TEMPLATE_ASSURED;
       t.refresh(id, this.timeouts.udp * 1000, now);
     }
   }
@@ -89,7 +144,7 @@ export class ConnectionTracker {
    */
   reusableForNewSyn(id: number): boolean {
     const t = this.table;
-    if (t.control[id] >= 0) return false;
+    if (this.sysctls.connReuseMode === 0 || t.control[id] >= 0) return false;
     const s = t.state[id];
     return t.protocol[id] === IPPROTO_TCP && (s === TCP_S_TIME_WAIT || s === TCP_S_CLOSE);
   }

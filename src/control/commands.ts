@@ -30,6 +30,10 @@ export function applyCommand(services: ServiceTable, timeouts: ProtocolTimeouts,
       return services.deleteDest(cmd.service, cmd.dest);
     case 'zero':
       return services.zero(cmd.service);
+    case 'add-mark':
+      return services.addMarkRule(cmd.rule);
+    case 'delete-mark':
+      return services.deleteMarkRule(cmd.rule);
     case 'set-timeouts': {
       const t = cmd.timeouts;
       return timeouts.set(t.tcp, t.tcpfin, t.udp) ? null : { errno: 'EINVAL' };
@@ -42,6 +46,7 @@ export function applyCommand(services: ServiceTable, timeouts: ProtocolTimeouts,
 /** A copy of the configuration (services, destinations, timeouts) with none of the live state. */
 function scratchCopy(services: ServiceTable, timeouts: ProtocolTimeouts): { services: ServiceTable; timeouts: ProtocolTimeouts } {
   const copy = new ServiceTable(new DestinationTable());
+  for (const rule of services.markRules) copy.addMarkRule(rule);
   for (const svc of services.services) {
     copy.addService(svc.config);
     // Re-add destinations oldest first so that the copy's list order equals the original's.

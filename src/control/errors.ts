@@ -5,7 +5,7 @@
  */
 import type { Command, Errno } from './protocol.js';
 
-/** The libipvs entry points whose failures ipvsadm reports. */
+/** The libipvs entry points whose failures ipvsadm reports, plus tapvs's own mark-rule commands. */
 export type IpvsOperation =
   | 'add-service'
   | 'edit-service'
@@ -16,6 +16,8 @@ export type IpvsOperation =
   | 'edit-server'
   | 'delete-server'
   | 'set-timeouts'
+  | 'add-mark'
+  | 'delete-mark'
   | 'start-daemon'
   | 'stop-daemon'
   | 'get-services'
@@ -31,7 +33,7 @@ interface StrerrorEntry {
   message: string;
 }
 
-/** libipvs.c `ipvs_strerror()`, in its order (the first match wins). */
+/** libipvs.c `ipvs_strerror()`, in its order (the first match wins), with tapvs's mark-rule entries. */
 const IPVS_STRERROR_TABLE: readonly StrerrorEntry[] = [
   { operation: 'add-service', errno: 'EEXIST', message: 'Service already exists' },
   { operation: 'add-service', errno: 'ENOENT', message: 'Scheduler or persistence engine not found' },
@@ -46,6 +48,9 @@ const IPVS_STRERROR_TABLE: readonly StrerrorEntry[] = [
   { operation: 'delete-server', errno: 'ESRCH', message: 'Service not defined' },
   { operation: 'delete-server', errno: 'ENOENT', message: 'No such destination' },
   { operation: 'start-daemon', errno: 'EEXIST', message: 'Daemon has already run' },
+  // tapvs's mark rules (not in libipvs), worded like their service/destination counterparts
+  { operation: 'add-mark', errno: 'EEXIST', message: 'Mark rule already exists' },
+  { operation: 'delete-mark', errno: 'ENOENT', message: 'No such mark rule' },
   { operation: 'stop-daemon', errno: 'ESRCH', message: 'No daemon is running' },
   { operation: 'get-services', errno: 'ESRCH', message: 'No such service' },
   { operation: 'get-dests', errno: 'ESRCH', message: 'No such service' },

@@ -19,6 +19,7 @@ import {
   type AddressFamily,
   type ConnectionSnapshot,
   type DestinationSnapshot,
+  type MarkRule,
   type ServiceSnapshot,
   type TableSnapshot,
   type Timeouts,
@@ -434,4 +435,41 @@ export function formatConnections(
 /** `ipvsadm -L --timeout`. */
 export function formatTimeouts(timeouts: Timeouts): string {
   return `Timeout (tcp tcpfin udp): ${timeouts.tcp | 0} ${timeouts.tcpfin | 0} ${timeouts.udp | 0}\n`;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Mark rules (tapvs's own)
+
+function markPortText([lo, hi]: [number, number]): string {
+  return lo === hi ? String(lo) : `${lo}:${hi}`;
+}
+
+function markProtocolName(protocol: number): string {
+  switch (protocol) {
+    case IPPROTO_TCP:
+      return 'tcp';
+    case IPPROTO_UDP:
+      return 'udp';
+    default:
+      return String(protocol);
+  }
+}
+
+/**
+ * A mark rule in the syntax `--add-mark` reads, always numeric: `-d 198.18.1.100 -p tcp --dports
+ * 80,443 --set-mark 3`. No `-p` for "any protocol"; one port item is written `--dport`, several
+ * `--dports`; a one-port range is written as the port.
+ */
+export function markRuleText(rule: MarkRule): string {
+  let text = `-d ${canonicalAddress(rule.af, rule.addr)}`;
+  if (rule.protocol !== 0) text += ` -p ${markProtocolName(rule.protocol)}`;
+  if (rule.ports.length === 1) text += ` --dport ${markPortText(rule.ports[0]!)}`;
+  if (rule.ports.length > 1) text += ` --dports ${rule.ports.map(markPortText).join(',')}`;
+  return `${text} --set-mark ${rule.mark >>> 0}`;
+}
+
+/** `tapvs -L --marks`: `Mark rules` and one indented line per rule, in match order; nothing without rules. */
+export function formatMarkRules(marks: readonly MarkRule[]): string {
+  if (marks.length === 0) return '';
+  return `Mark rules\n${marks.map((rule) => `  ${markRuleText(rule)}\n`).join('')}`;
 }

@@ -116,12 +116,29 @@ export interface Timeouts {
   udp: number;
 }
 
+/**
+ * A tapvs mark rule: packets to `addr` (a host address), of `protocol` (6, 17; 0 = any), to a
+ * destination port in one of `ports` (inclusive ranges; empty = any port) get firewall mark `mark`, which
+ * selects fwmark services (`-f N`). It stands in for the iptables MARK rules LVS users put in front of
+ * IPVS (`iptables -t mangle -A PREROUTING -d VIP -p tcp --dport 80 -j MARK --set-mark 3`), since there
+ * is no iptables in front of a TAP. Rules are tried in the order they were added; the first match wins.
+ */
+export interface MarkRule {
+  af: AddressFamily;
+  addr: string;
+  protocol: number;
+  ports: [number, number][];
+  mark: number;
+}
+
 export interface TableSnapshot {
   /** Connection hash table size reported in the version header (IPVS default 4096). */
   connTabSize: number;
   /** Services in the director's internal (hash) order; the CLI sorts unless --nosort. */
   services: ServiceSnapshot[];
   timeouts: Timeouts;
+  /** Mark rules in match order (absent from daemons that predate them). */
+  marks?: MarkRule[];
 }
 
 export function serviceKeyOf(s: ServiceKey): ServiceKey {
@@ -131,6 +148,17 @@ export function serviceKeyOf(s: ServiceKey): ServiceKey {
 export function sameServiceKey(a: ServiceKey, b: ServiceKey): boolean {
   if (a.fwmark !== 0 || b.fwmark !== 0) return a.fwmark === b.fwmark && a.af === b.af;
   return a.af === b.af && a.protocol === b.protocol && a.addr === b.addr && a.port === b.port;
+}
+
+export function sameMarkRule(a: MarkRule, b: MarkRule): boolean {
+  return (
+    a.af === b.af &&
+    a.addr === b.addr &&
+    a.protocol === b.protocol &&
+    a.mark === b.mark &&
+    a.ports.length === b.ports.length &&
+    a.ports.every((r, i) => r[0] === b.ports[i][0] && r[1] === b.ports[i][1])
+  );
 }
 
 export function sameDestinationKey(a: DestinationKey, b: DestinationKey): boolean {

@@ -8,6 +8,7 @@ import type {
   ConnectionSnapshot,
   DestinationConfig,
   DestinationKey,
+  MarkRule,
   ServiceConfig,
   ServiceKey,
   TableSnapshot,
@@ -23,7 +24,10 @@ export type Command =
   | { op: 'edit-server'; service: ServiceKey; dest: DestinationConfig }
   | { op: 'delete-server'; service: ServiceKey; dest: DestinationKey }
   | { op: 'zero'; service?: ServiceKey }
-  | { op: 'set-timeouts'; timeouts: Timeouts };
+  | { op: 'set-timeouts'; timeouts: Timeouts }
+  /** tapvs's own: mark rules for fwmark services (EEXIST when present / ENOENT when absent). */
+  | { op: 'add-mark'; rule: MarkRule }
+  | { op: 'delete-mark'; rule: MarkRule };
 
 export type Request =
   | Command

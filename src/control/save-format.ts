@@ -5,6 +5,7 @@
 import { formatAddressPort, type NameDatabase } from '../cli/address-port.js';
 import {
   destinationsInListingOrder,
+  markRuleText,
   nonDefaultNetmask,
   schedulerFlagsText,
   servicesInListingOrder,
@@ -90,9 +91,14 @@ function destinationRule(selector: string, dname: string, dest: DestinationSnaps
   }
 }
 
-/** `ipvsadm -S [-n]`: no header, no title; services and destinations sorted; thresholds are not saved. */
+/**
+ * `ipvsadm -S [-n]`: no header, no title; services and destinations sorted; thresholds are not saved.
+ * tapvs's mark rules come first, in match order and always numeric (`--add-mark -d … --set-mark N`):
+ * they do not depend on services, and -R re-adds them in the same order.
+ */
 export function formatSave(table: TableSnapshot, numeric: boolean, names: NameDatabase): string {
   let out = '';
+  for (const rule of table.marks ?? []) out += `--add-mark ${markRuleText(rule)}\n`;
   for (const service of servicesInListingOrder(table.services, false)) {
     const selector = serviceSelector(service, numeric, names);
     out += serviceRule(service, selector);

@@ -12,11 +12,12 @@ import { createScheduler } from '../schedulers/registry.js';
 import { CounterTable } from '../stats/counters.js';
 import {
   ForwardMethod,
+  sameMarkRule,
+  type MarkRule,
   IPPROTO_TCP,
   IPPROTO_UDP,
   SVC_F_ONEPACKET,
   SVC_F_PERSISTENT,
-  SVC_F_SCHED_MASK,
   sameDestinationKey,
   sameServiceKey,
   type DestinationConfig,
@@ -27,13 +28,29 @@ import {
 import type { Errno } from './protocol.js';
 
 export class VirtualService {
+  /** Persistent service (-p): connections are scheduled through templates. */
+  persistent = false;
+  /** Persistence granularity (-M) as a host-order u32 mask. */
+  netmask = 0xffffffff;
+  /** Persistence timeout in ms. */
+  timeoutMs = 0;
+
   constructor(
     readonly id: number,
     public config: ServiceConfig,
-    /** The VIP as a host-order u32. */
+    /** The VIP as a host-order u32 (0 for fwmark services). */
     readonly vaddr: number,
     public scheduler: Scheduler,
-  ) {}
+  ) {
+    this.applyConfig(config);
+  }
+
+  applyConfig(cfg: ServiceConfig): void {
+    this.config = { ...cfg };
+    this.persistent = (cfg.flags & SVC_F_PERSISTENT) !== 0;
+    this.netmask = parseIpv4(cfg.netmask) >>> 0;
+    this.timeoutMs = cfg.timeout * 1000;
+  }
   /** Destination ids in kernel list order (newest first). */
   dests: number[] = [];
   /** Configuration of each destination id in `dests`. */
@@ -66,8 +83,21 @@ export class ServiceTable {
   private idxProto = new Uint8Array(16);
   private idxService = new Int32Array(16).fill(INDEX_EMPTY);
   private idxMask = 15;
-  /** Every VIP, for ARP and ICMP echo (control-path rebuilt, scanned per ARP request). */
+  /** Every VIP (of address services and of mark rules), for ARP, ICMP echo and classification. */
   vips = new Uint32Array(0);
+  /** fwmark services: mark and service id, scanned when a marked packet is scheduled. */
+  private fwmarks = new Uint32Array(0);
+  private fwmarkService = new Int32Array(0);
+  private portZeroServices = 0;
+  /** Mark rules in match order, and their compiled form. */
+  readonly markRules: MarkRule[] = [];
+  private ruleAddr = new Uint32Array(0);
+  private ruleProto = new Uint8Array(0);
+  private ruleMark = new Uint32Array(0);
+  private rulePortFirst = new Int32Array(0);
+  private rulePortCount = new Int32Array(0);
+  private rulePortLo = new Uint16Array(0);
+  private rulePortHi = new Uint16Array(0);
 
   constructor(dests = new DestinationTable()) {
     this.dests = dests;
@@ -92,6 +122,55 @@ export class ServiceTable {
     }
   }
 
+  /**
+   * The service for a packet that opens a connection, in the kernel's order (ip_vs_service_find):
+   * the fwmark service of the packet's mark, the exact (protocol, VIP, port), then a port-0 service of the
+   * VIP (persistent, all ports). Service id or -1.
+   */
+  lookupForScheduling(protocol: number, vaddr: number, vport: number, mark: number): number {
+    if (mark !== 0) {
+      const m = this.fwmarks;
+      for (let i = 0; i < m.length; i++) if (m[i] === mark) return this.fwmarkService[i];
+    }
+    const s = this.lookup(protocol, vaddr, vport);
+    if (s >= 0 || this.portZeroServices === 0) return s;
+    return this.lookup(protocol, vaddr, 0);
+  }
+
+  /** The firewall mark tapvs's mark rules give a packet (first match), 0 when none matches. */
+  classify(protocol: number, daddr: number, dport: number): number {
+    const a = this.ruleAddr;
+    for (let r = 0; r < a.length; r++) {
+      if (a[r] !== daddr) continue;
+      const p = this.ruleProto[r];
+      if (p !== 0 && p !== protocol) continue;
+      const n = this.rulePortCount[r];
+      if (n === 0) return this.ruleMark[r];
+      const first = this.rulePortFirst[r];
+      for (let i = first; i < first + n; i++) if (dport >= this.rulePortLo[i] && dport <= this.rulePortHi[i]) return this.ruleMark[r];
+    }
+    return 0;
+  }
+
+  addMarkRule(rule: MarkRule): ControlError | null {
+    const invalid = checkMarkRule(rule);
+    if (invalid) return invalid;
+    if (this.markRules.some((r) => sameMarkRule(r, rule))) return { errno: 'EEXIST' };
+    this.markRules.push({ ...rule, ports: rule.ports.map(([lo, hi]) => [lo, hi] as [number, number]) });
+    this.rebuildIndex();
+    this.onChange?.('changed');
+    return null;
+  }
+
+  deleteMarkRule(rule: MarkRule): ControlError | null {
+    const i = this.markRules.findIndex((r) => sameMarkRule(r, rule));
+    if (i < 0) return { errno: 'ENOENT' };
+    this.markRules.splice(i, 1);
+    this.rebuildIndex();
+    this.onChange?.('changed');
+    return null;
+  }
+
   isVip(addr: number): boolean {
     const v = this.vips;
     for (let i = 0; i < v.length; i++) if (v[i] === addr) return true;
@@ -107,7 +186,7 @@ export class ServiceTable {
     const scheduler = createScheduler(cfg.scheduler);
     if (!scheduler) return { errno: 'ENOENT' };
     const id = this.freeIds.length > 0 ? this.freeIds.pop()! : this.byId.length;
-    const svc = new VirtualService(id, { ...cfg }, parseIpv4(cfg.addr) >>> 0, scheduler);
+    const svc = new VirtualService(id, { ...cfg }, cfg.fwmark !== 0 ? 0 : parseIpv4(cfg.addr) >>> 0, scheduler);
     scheduler.update(svc.dests, this.dests, DestinationChange.Added, -1);
     this.byId[id] = svc;
     this.services.push(svc);
@@ -131,7 +210,7 @@ export class ServiceTable {
       svc.scheduler = scheduler;
       scheduler.update(svc.dests, this.dests, DestinationChange.Added, -1);
     }
-    svc.config = { ...cfg };
+    svc.applyConfig(cfg);
     this.onChange?.('changed', svc);
     return null;
   }
@@ -257,13 +336,16 @@ export class ServiceTable {
 
   private checkServiceConfig(cfg: ServiceConfig): ControlError | null {
     if (cfg.af !== 4) return { errno: 'EAFNOSUPPORT', message: 'IPv6 services are not supported yet' };
-    if (cfg.fwmark !== 0) return { errno: 'EINVAL', message: 'fwmark services are not supported yet' };
     if (cfg.protocol !== IPPROTO_TCP && cfg.protocol !== IPPROTO_UDP)
       return { errno: 'EINVAL', message: 'only TCP and UDP services are supported' };
-    if (cfg.flags & (SVC_F_PERSISTENT | SVC_F_ONEPACKET | SVC_F_SCHED_MASK) || cfg.pe !== '')
-      return { errno: 'EINVAL', message: 'persistence, one-packet scheduling and scheduler flags are not supported yet' };
-    if (cfg.port === 0) return { errno: 'EINVAL', message: 'port-0 services need persistence, not supported yet' };
-    if (!(parseIpv4(cfg.addr) >= 0)) return { errno: 'EINVAL' };
+    if (cfg.flags & SVC_F_ONEPACKET || cfg.pe !== '')
+      return { errno: 'EINVAL', message: 'one-packet scheduling and persistence engines are not supported yet' };
+    // Kernel: port zero only makes sense for persistent services (and fwmark services have no port).
+    if (cfg.fwmark === 0 && cfg.port === 0 && (cfg.flags & SVC_F_PERSISTENT) === 0)
+      return { errno: 'EINVAL', message: 'port zero is only supported in persistent services' };
+    if (cfg.fwmark === 0 && !(parseIpv4(cfg.addr) >= 0)) return { errno: 'EINVAL' };
+    if (!(parseIpv4(cfg.netmask) >= 0)) return { errno: 'EINVAL' };
+    if ((cfg.flags & SVC_F_PERSISTENT) !== 0 && !(cfg.timeout >= 1)) return { errno: 'EINVAL' };
     return null;
   }
 
@@ -290,8 +372,15 @@ export class ServiceTable {
     this.idxService = new Int32Array(size).fill(INDEX_EMPTY);
     this.idxMask = size - 1;
     const vips = new Set<number>();
+    const fwmarks: number[] = [], fwmarkService: number[] = [];
+    this.portZeroServices = 0;
     for (const s of this.services) {
-      if (s.config.fwmark !== 0) continue;
+      if (s.config.fwmark !== 0) {
+        fwmarks.push(s.config.fwmark >>> 0);
+        fwmarkService.push(s.id);
+        continue;
+      }
+      if (s.config.port === 0) this.portZeroServices++;
       let h = (Math.imul(s.vaddr ^ (s.config.port << 16) ^ s.config.protocol, 0x9e3779b1) >>> 16) & this.idxMask;
       while (this.idxService[h] !== INDEX_EMPTY) h = (h + 1) & this.idxMask;
       this.idxAddr[h] = s.vaddr;
@@ -300,6 +389,38 @@ export class ServiceTable {
       this.idxService[h] = s.id;
       vips.add(s.vaddr);
     }
+    this.fwmarks = Uint32Array.from(fwmarks);
+    this.fwmarkService = Int32Array.from(fwmarkService);
+    const rules = this.markRules;
+    this.ruleAddr = Uint32Array.from(rules.map((r) => parseIpv4(r.addr) >>> 0));
+    this.ruleProto = Uint8Array.from(rules.map((r) => r.protocol));
+    this.ruleMark = Uint32Array.from(rules.map((r) => r.mark >>> 0));
+    this.rulePortCount = Int32Array.from(rules.map((r) => r.ports.length));
+    const first: number[] = [];
+    let n = 0;
+    for (const r of rules) {
+      first.push(n);
+      n += r.ports.length;
+    }
+    this.rulePortFirst = Int32Array.from(first);
+    this.rulePortLo = Uint16Array.from(rules.flatMap((r) => r.ports.map((p) => p[0])));
+    this.rulePortHi = Uint16Array.from(rules.flatMap((r) => r.ports.map((p) => p[1])));
+    for (const a of this.ruleAddr) vips.add(a);
     this.vips = Uint32Array.from(vips);
   }
+}
+
+function checkMarkRule(rule: MarkRule): ControlError | null {
+  if (rule.af !== 4) return { errno: 'EAFNOSUPPORT', message: 'IPv6 mark rules are not supported yet' };
+  const a = parseIpv4(rule.addr);
+  if (!(a >= 0)) return { errno: 'EINVAL', message: `invalid address ${rule.addr}` };
+  if (!(rule.mark >= 1 && rule.mark <= 0xffffffff && Number.isInteger(rule.mark))) return { errno: 'EINVAL', message: 'mark must be 1..4294967295' };
+  if (rule.protocol !== 0 && rule.protocol !== IPPROTO_TCP && rule.protocol !== IPPROTO_UDP) return { errno: 'EINVAL', message: 'protocol must be tcp, udp or any' };
+  if (!Array.isArray(rule.ports) || rule.ports.length > 15) return { errno: 'EINVAL', message: 'at most 15 ports or ranges' };
+  if (rule.ports.length > 0 && rule.protocol === 0) return { errno: 'EINVAL', message: 'ports need a protocol (tcp or udp)' };
+  for (const r of rule.ports) {
+    if (!Array.isArray(r) || r.length !== 2 || !Number.isInteger(r[0]) || !Number.isInteger(r[1]) || r[0] < 0 || r[1] > 65535 || r[0] > r[1])
+      return { errno: 'EINVAL', message: 'invalid port range' };
+  }
+  return null;
 }

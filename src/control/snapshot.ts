@@ -1,6 +1,6 @@
 /** Build the listing snapshots the CLI prints (the kernel's service/destination/connection dumps). */
 import { CONN_F_TEMPLATE } from '../conntrack/connection-flags.js';
-import type { ConnectionTracker } from '../conntrack/connection-tracker.js';
+import { TEMPLATE_ASSURED, type ConnectionTracker } from '../conntrack/connection-tracker.js';
 import { tcpStateName } from '../conntrack/tcp-state.js';
 import { formatIpv4 } from '../dataplane/wire/ipv4.js';
 import type { RateEstimator } from '../stats/rate-estimator.js';
@@ -15,6 +15,7 @@ export function tableSnapshot(services: ServiceTable, tracker: ConnectionTracker
   return {
     connTabSize: CONN_TAB_SIZE,
     timeouts: tracker.timeouts.get(),
+    marks: services.markRules.map((r) => ({ ...r, ports: r.ports.map(([lo, hi]) => [lo, hi] as [number, number]) })),
     services: services.services.map((svc) => ({
       ...svc.config,
       stats: services.serviceStats.snapshot(svc.id),
@@ -47,7 +48,8 @@ export function connectionSnapshot(tracker: ConnectionTracker, now: number): Con
     out.push({
       protocol: protocolName(p, template),
       expires: t.remainingSeconds(i, now),
-      state: p === IPPROTO_TCP ? tcpStateName(t.state[i]) : p === IPPROTO_UDP ? 'UDP' : 'NONE',
+      // Templates show NONE until a connection under them got established (or a UDP reply), then ASSURED.
+      state: template ? (t.state[i] === TEMPLATE_ASSURED ? 'ASSURED' : 'NONE') : p === IPPROTO_TCP ? tcpStateName(t.state[i]) : p === IPPROTO_UDP ? 'UDP' : 'NONE',
       af: 4,
       caddr: formatIpv4(t.caddr[i]),
       cport: t.cport[i],

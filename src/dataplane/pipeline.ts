@@ -4,7 +4,8 @@
  * statistics) and the connection's forwarding method, then resolve the next hop and queue it for sending.
  * One call per batch; frames are rewritten in place in their receive slot; nothing is allocated per frame.
  */
-import type { ServiceTable } from '../control/service-table.js';
+import type { ServiceTable, VirtualService } from '../control/service-table.js';
+import { PERSIST_NO_DESTINATION, PERSIST_TABLE_FULL, schedulePersistent } from '../conntrack/persistence.js';
 import { CONN_F_FWD_MASK } from '../conntrack/connection-flags.js';
 import type { ConnectionTracker } from '../conntrack/connection-tracker.js';
 import { DIR_INPUT, DIR_OUTPUT } from '../conntrack/tcp-state.js';
@@ -43,6 +44,12 @@ export class Pipeline {
   /** Neighbour slot cached per destination id (-1 = look up). */
   private destNeighbor = new Int32Array(64).fill(-1);
   private now = 0;
+  /** The service being scheduled, for pickForScheduling (a bound method: no closure per packet). */
+  private scheduling: VirtualService | null = null;
+  private readonly pickForScheduling = (): number => {
+    const svc = this.scheduling!;
+    return svc.scheduler.schedule(svc.dests, this.services.dests, this.tuple);
+  };
 
   constructor(
     private readonly mac: Uint8Array,
@@ -167,15 +174,25 @@ export class Pipeline {
     const src = ip.src, dst = ip.dst;
     let cid = conns.lookupIn(proto, src, sport, dst, dport);
     if (cid >= 0) {
-      if ((tcpFlags & TCP_SYN) !== 0 && tracker.reusableForNewSyn(cid)) {
-        tracker.expireNow(cid); // conn_reuse_mode=1: schedule this SYN anew
+      const dest = conns.dest[cid];
+      const syn = (tcpFlags & TCP_SYN) !== 0;
+      if (syn && tracker.reusableForNewSyn(cid)) {
+        tracker.expireNow(cid); // conn_reuse_mode: schedule this SYN anew
         cid = -1;
-      } else if ((dests.flags[conns.dest[cid]] & DEST_F_AVAILABLE) === 0) {
-        return this.drop(D.DROP_DEST_UNAVAILABLE); // expire_nodest_conn=0
+      } else if (dest < 0 || (dests.flags[dest] & DEST_F_AVAILABLE) === 0) {
+        // The real server was deleted: expire_nodest_conn=1 expires the connection and goes on as for a
+        // new packet; 0 (the default) drops the packet until the connection times out.
+        if (tracker.sysctls.expireNodestConn === 0) return this.drop(D.DROP_DEST_UNAVAILABLE);
+        tracker.expireNow(cid);
+        cid = -1;
+      } else if (syn && tracker.sysctls.expireNodestConn === 1 && dests.weight[dest] === 0 && conns.control[cid] < 0) {
+        tracker.expireNow(cid); // a new SYN to a quiesced server is rescheduled (kernel ip_vs_in_hook)
+        cid = -1;
       }
     }
     if (cid < 0) {
-      const svcId = this.services.lookup(proto, dst, dport);
+      const mark = this.services.classify(proto, dst, dport);
+      const svcId = this.services.lookupForScheduling(proto, dst, dport, mark);
       // No service on this port, or a TCP segment that cannot open a connection: the VIP is a local
       // address of the director, so its stack answers (RST / port unreachable) as it would for IPVS.
       if (svcId < 0 || (proto === IPPROTO_TCP && (tcpFlags & (TCP_SYN | TCP_RST)) !== TCP_SYN)) {
@@ -191,14 +208,21 @@ export class Pipeline {
       t.daddr = dst;
       t.sport = sport;
       t.dport = dport;
-      const dest = svc.scheduler.schedule(svc.dests, dests, t);
-      if (dest < 0) {
+      this.scheduling = svc;
+      if (svc.persistent) {
+        cid = schedulePersistent(tracker, svc, proto, src, sport, dst, dport, this.now, this.pickForScheduling);
+      } else {
+        const dest = svc.scheduler.schedule(svc.dests, dests, t);
+        cid = dest < 0 ? PERSIST_NO_DESTINATION : tracker.create(proto, src, sport, dst, dport, dest, this.now);
+        if (dest >= 0 && cid < 0) cid = PERSIST_TABLE_FULL;
+      }
+      if (cid === PERSIST_NO_DESTINATION) {
         // Kernel ip_vs_leave: ICMP port unreachable to the client.
         this.host.icmpError(buf, off, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, dst);
         return this.drop(D.DROP_NO_DESTINATION);
       }
-      cid = tracker.create(proto, src, sport, dst, dport, dest, this.now);
       if (cid < 0) return this.drop(D.DROP_TABLE_FULL);
+      const dest = conns.dest[cid];
       this.services.destStats.values[dest * STAT_FIELDS + STAT_CONNS]++;
       this.services.serviceStats.values[svcId * STAT_FIELDS + STAT_CONNS]++;
     }

@@ -2,8 +2,11 @@
  * The lab's client: sends real requests through the VIP and prints one JSON document with what each got.
  *
  *   client.js http HOST:PORT --count N              N requests, each on a new TCP connection
- *   client.js hold HOST:PORT --count N --ms T        open N connections (one request each), keep them open
- *                                                   T ms, print who served each, then close
+ *   client.js hold HOST:PORT --count N --ms T [--again]
+ *                                                   open N connections (one request each), keep them open
+ *                                                   T ms, print who served each, then close; with --again
+ *                                                   each connection sends a second request after T ms
+ *                                                   (reported as `second`)
  *   client.js udp HOST:PORT --count N [--timeout MS] N datagrams from one socket, one reply each
  *   client.js udp-new HOST:PORT --count N            N datagrams, each from a new socket (new source port)
  */
@@ -12,6 +15,7 @@ import http from 'node:http';
 import net from 'node:net';
 
 interface Served {
+  second?: Served;
   server?: string;
   peer?: string;
   peerPort?: number;
@@ -53,39 +57,57 @@ async function httpMode(): Promise<Served[]> {
   return out;
 }
 
-/** Keep connections open: raw TCP with one HTTP/1.1 keep-alive request each. */
+/** One HTTP/1.1 keep-alive request on an open socket; resolves with the JSON body. */
+function requestOn(s: net.Socket): Promise<Served> {
+  return new Promise((resolve) => {
+    let buf = '';
+    const timer = setTimeout(() => done({ error: 'timeout' }), 5000);
+    const onData = (d: Buffer): void => {
+      buf += d.toString();
+      const i = buf.indexOf('\r\n\r\n');
+      const body = i >= 0 ? buf.slice(i + 4) : '';
+      if (body.endsWith('\n')) {
+        try {
+          done(JSON.parse(body) as Served);
+        } catch {
+          done({ error: 'bad body' });
+        }
+      }
+    };
+    const onError = (e: Error): void => done({ error: e.message });
+    const onClose = (): void => done({ error: 'closed' });
+    function done(r: Served): void {
+      clearTimeout(timer);
+      s.off('data', onData);
+      s.off('error', onError);
+      s.off('close', onClose);
+      resolve(r);
+    }
+    s.on('data', onData);
+    s.on('error', onError);
+    s.on('close', onClose);
+    s.write(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: keep-alive\r\n\r\n`);
+  });
+}
+
+/** Keep connections open: raw TCP with one HTTP/1.1 keep-alive request each (and a second with --again). */
 async function holdMode(): Promise<Served[]> {
   const ms = flag('--ms', 1000);
+  const again = rest.includes('--again');
   const sockets: net.Socket[] = [];
   const results: Served[] = [];
   for (let i = 0; i < count; i++) {
-    const served = await new Promise<Served>((resolve) => {
-      const s = net.connect({ host, port });
-      sockets.push(s);
-      let buf = '';
-      const timer = setTimeout(() => resolve({ error: 'timeout' }), 5000);
-      s.on('connect', () => s.write(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: keep-alive\r\n\r\n`));
-      s.on('data', (d) => {
-        buf += d.toString();
-        const i = buf.indexOf('\r\n\r\n');
-        const body = i >= 0 ? buf.slice(i + 4) : '';
-        if (body.endsWith('\n')) {
-          clearTimeout(timer);
-          try {
-            resolve(JSON.parse(body) as Served);
-          } catch {
-            resolve({ error: 'bad body' });
-          }
-        }
-      });
-      s.on('error', (e) => {
-        clearTimeout(timer);
-        resolve({ error: e.message });
-      });
+    const s = net.connect({ host, port });
+    s.on('error', () => undefined);
+    sockets.push(s);
+    const connected = await new Promise<boolean>((resolve) => {
+      s.once('connect', () => resolve(true));
+      s.once('error', () => resolve(false));
     });
-    results.push(served);
+    results.push(connected ? await requestOn(s) : { error: 'connect failed' });
   }
   await new Promise((r) => setTimeout(r, ms));
+  if (again) for (let i = 0; i < sockets.length; i++) if (!results[i].error) results[i].second = await requestOn(sockets[i]);
   for (const s of sockets) s.end();
   await new Promise((r) => setTimeout(r, 100));
   return results;

@@ -1,0 +1,87 @@
+/**
+ * Connection-table benchmark (issue: IPVS-faithful connection tracking): 1M concurrent entries, printing
+ * bytes per entry and ns per lookup / insert / expire. Targets: ≤ 100 bytes per entry and ≤ 200 ns per
+ * lookup at 1M entries on the project's 2-core machine. Pure CPU/memory: no network.
+ *
+ *   npm run bench:conntrack [-- --entries N]
+ */
+import { ConnectionTable, TICK_MS } from '../src/conntrack/connection-table.js';
+
+const args = process.argv.slice(2);
+const i = args.indexOf('--entries');
+const N = i >= 0 ? Math.max(1000, Math.min(8_000_000, Number(args[i + 1]) || 1_000_000)) : 1_000_000;
+const TCP = 6;
+const VIP = 0xc6120164, RIP = 0xc612020b;
+
+/** Client i: spread over 2^16 addresses × 2^16 ports, like many clients behind many ports. */
+const caddrOf = (k: number): number => (0xc6130000 + (Math.imul(k, 2654435761) >>> 16)) >>> 0;
+const cportOf = (k: number): number => 1024 + (k % 60000);
+
+function ns(start: bigint, ops: number): number {
+  return Number(process.hrtime.bigint() - start) / ops;
+}
+
+const table = new ConnectionTable(N, 4096, 0);
+const heapBefore = process.memoryUsage().arrayBuffers;
+
+// Insert N entries with timeouts spread over 15 minutes (as ESTABLISHED connections would be).
+let t0 = process.hrtime.bigint();
+for (let k = 0; k < N; k++) {
+  const id = table.insert(TCP, caddrOf(k), cportOf(k), VIP, 80, RIP, 80, 0, 60_000 + (k % 840) * 1000, 0);
+  if (id < 0) throw new Error(`insert ${k} refused`);
+}
+const insertNs = ns(t0, N);
+const bytes = table.memoryBytes();
+const abGrowth = process.memoryUsage().arrayBuffers - heapBefore;
+
+// Lookups: hits in random order, then misses.
+const LOOKUPS = 2_000_000;
+let found = 0;
+t0 = process.hrtime.bigint();
+for (let j = 0; j < LOOKUPS; j++) {
+  const k = (Math.imul(j, 40503) >>> 0) % N;
+  if (table.lookupIn(TCP, caddrOf(k), cportOf(k), VIP, 80) >= 0) found++;
+}
+const lookupNs = ns(t0, LOOKUPS);
+if (found !== LOOKUPS) throw new Error(`lookup found ${found} of ${LOOKUPS}`);
+t0 = process.hrtime.bigint();
+let missed = 0;
+for (let j = 0; j < LOOKUPS; j++) if (table.lookupIn(TCP, caddrOf(j), cportOf(j), VIP, 81) < 0) missed++;
+const missNs = ns(t0, LOOKUPS);
+
+// Reply-direction lookups.
+t0 = process.hrtime.bigint();
+for (let j = 0; j < LOOKUPS; j++) {
+  const k = (Math.imul(j, 40503) >>> 0) % N;
+  table.lookupOutMasq(TCP, RIP, 80, caddrOf(k), cportOf(k));
+}
+const outNs = ns(t0, LOOKUPS);
+
+// Refresh (every packet re-arms its entry).
+t0 = process.hrtime.bigint();
+for (let j = 0; j < LOOKUPS; j++) table.refresh(j % N, 900_000, 1000);
+const refreshNs = ns(t0, LOOKUPS);
+
+// Expire everything: run the wheel to the end.
+let expired = 0;
+t0 = process.hrtime.bigint();
+table.expire(901_000 + 900_000 + TICK_MS, () => {
+  expired++;
+});
+const expireNs = ns(t0, N);
+if (table.count !== 0) throw new Error(`${table.count} entries left after expiry`);
+
+const perEntry = bytes / N;
+const row = (name: string, value: string, target: string, ok: boolean | null): string =>
+  `${name.padEnd(34)} ${value.padStart(12)}   ${target.padEnd(10)} ${ok === null ? '' : ok ? 'ok' : 'MISSED'}`;
+console.log(`connection table, ${N.toLocaleString('en')} concurrent entries (node ${process.version})`);
+console.log(row('metric', 'value', 'target', null));
+console.log(row('bytes per entry (arrays)', perEntry.toFixed(1), '<= 100', perEntry <= 100));
+console.log(row('ArrayBuffer growth per entry', (abGrowth / N).toFixed(1), '', null));
+console.log(row('insert (ns)', insertNs.toFixed(0), '', null));
+console.log(row('lookup, hit, client side (ns)', lookupNs.toFixed(0), '<= 200', lookupNs <= 200));
+console.log(row('lookup, miss (ns)', missNs.toFixed(0), '', null));
+console.log(row('lookup, reply side (ns)', outNs.toFixed(0), '', null));
+console.log(row('refresh timer (ns)', refreshNs.toFixed(0), '', null));
+console.log(row('expire (ns per entry)', expireNs.toFixed(0), '', null));
+console.log(`expired ${expired.toLocaleString('en')} entries; misses ${missed.toLocaleString('en')}`);

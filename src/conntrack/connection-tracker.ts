@@ -63,7 +63,7 @@ export class ConnectionTracker {
       this.refusedFull++;
       return -1;
     }
-    t.dest[id] = dest;
+    t.setDest(id, dest);
     d.inactConns[dest]++;
     // Kernel ip_vs_bind_dest: trip the upper threshold.
     const u = d.uThreshold[dest];
@@ -86,8 +86,8 @@ export class ConnectionTracker {
       this.refusedFull++;
       return -1;
     }
-    t.dest[id] = dest;
-    t.state[id] = TEMPLATE_NONE;
+    t.setDest(id, dest);
+    t.setState(id, TEMPLATE_NONE);
     d.persistConns[dest]++;
     const u = d.uThreshold[dest];
     if (u !== 0 && d.activeConns[dest] + d.inactConns[dest] >= u) d.flags[dest] |= DEST_F_OVERLOAD;
@@ -100,10 +100,9 @@ export class ConnectionTracker {
    * dport 0xFFFF) and left to expire.
    */
   templateUsable(id: number): boolean {
-    const t = this.table, d = this.dests, dest = t.dest[id];
+    const t = this.table, d = this.dests, dest = t.destOf(id);
     if (dest >= 0 && (d.flags[dest] & DEST_F_AVAILABLE) !== 0 && !(this.sysctls.expireQuiescentTemplate === 1 && d.weight[dest] === 0)) return true;
-    t.vport[id] = 0xffff;
-    t.dport[id] = 0xffff;
+    t.invalidateTemplate(id);
     return false;
   }
 
@@ -119,21 +118,21 @@ export class ConnectionTracker {
    */
   transition(id: number, dir: number, tcpFlags: number, now: number): void {
     const t = this.table;
-    if (t.protocol[id] === IPPROTO_TCP) {
-      const flags = t.flags[id];
+    if (t.protocolOf(id) === IPPROTO_TCP) {
+      const flags = t.flagsOf(id);
       if (dir === DIR_INPUT && (flags & CONN_F_NOOUTPUT) !== 0) dir = DIR_INPUT_ONLY;
-      else if (dir !== DIR_INPUT) t.flags[id] = flags & ~CONN_F_NOOUTPUT; // a reply was seen
-      const cur = t.state[id];
+      else if (dir !== DIR_INPUT && (flags & CONN_F_NOOUTPUT) !== 0) t.setFlags(id, flags & ~CONN_F_NOOUTPUT); // a reply was seen
+      const cur = t.stateOf(id);
       const next = nextTcpState(dir, tcpFlags, cur);
       if (next !== cur) {
         this.setState(id, next);
         // Entering ESTABLISHED assures the controlling template (kernel ip_vs_control_assure_ct).
-        if (next === TCP_S_ESTABLISHED && t.control[id] >= 0) t.state[t.control[id]] = TEMPLATE_ASSURED;
+        if (next === TCP_S_ESTABLISHED && t.control[id] >= 0) t.setState(t.control[id], TEMPLATE_ASSURED);
       }
       t.refresh(id, this.timeouts.tcp[next] * 1000, now);
     } else {
       // UDP: a reply assures the template.
-      if (dir === DIR_OUTPUT && t.control[id] >= 0) t.state[t.control[id]] = TEMPLATE_ASSURED;
+      if (dir === DIR_OUTPUT && t.control[id] >= 0) t.setState(t.control[id], TEMPLATE_ASSURED);
       t.refresh(id, this.timeouts.udp * 1000, now);
     }
   }
@@ -145,8 +144,8 @@ export class ConnectionTracker {
   reusableForNewSyn(id: number): boolean {
     const t = this.table;
     if (this.sysctls.connReuseMode === 0 || t.control[id] >= 0) return false;
-    const s = t.state[id];
-    return t.protocol[id] === IPPROTO_TCP && (s === TCP_S_TIME_WAIT || s === TCP_S_CLOSE);
+    const s = t.stateOf(id);
+    return t.protocolOf(id) === IPPROTO_TCP && (s === TCP_S_TIME_WAIT || s === TCP_S_CLOSE);
   }
 
   /** Remove a connection now, with the accounting of an expiry. */
@@ -172,28 +171,28 @@ export class ConnectionTracker {
   };
 
   private setState(id: number, next: number): void {
-    const t = this.table, d = this.dests, dest = t.dest[id];
-    const flags = t.flags[id];
+    const t = this.table, d = this.dests, dest = t.destOf(id);
+    const flags = t.flagsOf(id);
     if (dest >= 0) {
       const wasInactive = (flags & CONN_F_INACTIVE) !== 0;
       const nowActive = isActiveTcpState(next);
       if (wasInactive && nowActive) {
         d.activeConns[dest]++;
         d.inactConns[dest]--;
-        t.flags[id] = flags & ~CONN_F_INACTIVE;
+        t.setFlags(id, flags & ~CONN_F_INACTIVE);
       } else if (!wasInactive && !nowActive) {
         d.activeConns[dest]--;
         d.inactConns[dest]++;
-        t.flags[id] = flags | CONN_F_INACTIVE;
+        t.setFlags(id, flags | CONN_F_INACTIVE);
       }
     }
-    t.state[id] = next;
+    t.setState(id, next);
   }
 
   /** Kernel ip_vs_unbind_dest: drop the counts, maybe clear OVERLOAD, release the controlling template. */
   private unbind(id: number): void {
-    const t = this.table, d = this.dests, dest = t.dest[id];
-    const flags = t.flags[id];
+    const t = this.table, d = this.dests, dest = t.destOf(id);
+    const flags = t.flagsOf(id);
     if (dest >= 0) {
       if (flags & CONN_F_TEMPLATE) d.persistConns[dest]--;
       else if (flags & CONN_F_INACTIVE) d.inactConns[dest]--;
@@ -205,7 +204,7 @@ export class ConnectionTracker {
       } else if (u !== 0) {
         if (total * 4 < u * 3) d.flags[dest] &= ~DEST_F_OVERLOAD;
       } else d.flags[dest] &= ~DEST_F_OVERLOAD;
-      t.dest[id] = -1;
+      t.setDest(id, -1);
       if (d.references(dest) === 0) this.onDestinationUnreferenced?.(dest);
     }
     const ctl = t.control[id];

@@ -46,7 +46,7 @@ export function schedulePersistent(
   let ct = t.lookupTemplate(tProtocol, snet, tVaddr, tVport);
   let dest: number;
   if (ct >= 0 && tracker.templateUsable(ct)) {
-    dest = t.dest[ct];
+    dest = t.destOf(ct);
     t.refresh(ct, t.timeout[ct], now); // kernel: ip_vs_conn_put re-arms with the template's timeout
   } else {
     dest = pick();

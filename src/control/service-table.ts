@@ -18,6 +18,7 @@ import {
   IPPROTO_UDP,
   SVC_F_ONEPACKET,
   SVC_F_PERSISTENT,
+  SVC_F_SCHED_MASK,
   sameDestinationKey,
   sameServiceKey,
   type DestinationConfig,
@@ -183,7 +184,7 @@ export class ServiceTable {
     const invalid = this.checkServiceConfig(cfg);
     if (invalid) return invalid;
     if (this.find(cfg)) return { errno: 'EEXIST' };
-    const scheduler = createScheduler(cfg.scheduler);
+    const scheduler = createScheduler(cfg.scheduler, cfg.flags & SVC_F_SCHED_MASK);
     if (!scheduler) return { errno: 'ENOENT' };
     const id = this.freeIds.length > 0 ? this.freeIds.pop()! : this.byId.length;
     const svc = new VirtualService(id, { ...cfg }, cfg.fwmark !== 0 ? 0 : parseIpv4(cfg.addr) >>> 0, scheduler);
@@ -203,8 +204,9 @@ export class ServiceTable {
     if (!svc) return { errno: 'ESRCH' };
     const invalid = this.checkServiceConfig(cfg);
     if (invalid) return invalid;
-    if (cfg.scheduler !== svc.config.scheduler) {
-      const scheduler = createScheduler(cfg.scheduler);
+    const schedFlags = cfg.flags & SVC_F_SCHED_MASK;
+    if (cfg.scheduler !== svc.config.scheduler || schedFlags !== (svc.config.flags & SVC_F_SCHED_MASK)) {
+      const scheduler = createScheduler(cfg.scheduler, schedFlags);
       if (!scheduler) return { errno: 'ENOENT' };
       // Existing connections keep their destinations; only new ones use the new scheduler.
       svc.scheduler = scheduler;

@@ -43,20 +43,20 @@ export function connectionSnapshot(tracker: ConnectionTracker, now: number): Con
   const t = tracker.table;
   const out: ConnectionSnapshot[] = [];
   t.forEach((i) => {
-    const template = (t.flags[i] & CONN_F_TEMPLATE) !== 0;
-    const p = t.protocol[i];
+    const template = (t.flagsOf(i) & CONN_F_TEMPLATE) !== 0;
+    const p = t.protocolOf(i);
     out.push({
       protocol: protocolName(p, template),
       expires: t.remainingSeconds(i, now),
       // Templates show NONE until a connection under them got established (or a UDP reply), then ASSURED.
-      state: template ? (t.state[i] === TEMPLATE_ASSURED ? 'ASSURED' : 'NONE') : p === IPPROTO_TCP ? tcpStateName(t.state[i]) : p === IPPROTO_UDP ? 'UDP' : 'NONE',
+      state: template ? (t.stateOf(i) === TEMPLATE_ASSURED ? 'ASSURED' : 'NONE') : p === IPPROTO_TCP ? tcpStateName(t.stateOf(i)) : p === IPPROTO_UDP ? 'UDP' : 'NONE',
       af: 4,
-      caddr: formatIpv4(t.caddr[i]),
-      cport: t.cport[i],
-      vaddr: formatIpv4(t.vaddr[i]),
-      vport: t.vport[i],
-      daddr: formatIpv4(t.daddr[i]),
-      dport: t.dport[i],
+      caddr: formatIpv4(t.caddrOf(i)),
+      cport: t.cportOf(i),
+      vaddr: formatIpv4(t.vaddrOf(i)),
+      vport: t.vportOf(i),
+      daddr: formatIpv4(t.daddrOf(i)),
+      dport: t.dportOf(i),
       template,
       peName: '',
       peData: '',

@@ -174,7 +174,7 @@ export class Pipeline {
     const src = ip.src, dst = ip.dst;
     let cid = conns.lookupIn(proto, src, sport, dst, dport);
     if (cid >= 0) {
-      const dest = conns.dest[cid];
+      const dest = conns.destOf(cid);
       const syn = (tcpFlags & TCP_SYN) !== 0;
       if (syn && tracker.reusableForNewSyn(cid)) {
         tracker.expireNow(cid); // conn_reuse_mode: schedule this SYN anew
@@ -222,11 +222,11 @@ export class Pipeline {
         return this.drop(D.DROP_NO_DESTINATION);
       }
       if (cid < 0) return this.drop(D.DROP_TABLE_FULL);
-      const dest = conns.dest[cid];
+      const dest = conns.destOf(cid);
       this.services.destStats.values[dest * STAT_FIELDS + STAT_CONNS]++;
       this.services.serviceStats.values[svcId * STAT_FIELDS + STAT_CONNS]++;
     }
-    const dest = conns.dest[cid];
+    const dest = conns.destOf(cid);
     const total = ip.totalLength;
     const ds = this.services.destStats.values, ss = this.services.serviceStats.values;
     const svcId = dests.service[dest];
@@ -242,11 +242,11 @@ export class Pipeline {
       return this.drop(D.DROP_TTL_EXCEEDED);
     }
     // Forwarding method: only masquerading exists so far.
-    if ((conns.flags[cid] & CONN_F_FWD_MASK) !== 0) return this.drop(D.DROP_UNSUPPORTED);
-    rewriteNatInbound(ip, l4Off, conns.daddr[cid], conns.dport[cid]);
+    if ((conns.flagsOf(cid) & CONN_F_FWD_MASK) !== 0) return this.drop(D.DROP_UNSUPPORTED);
+    rewriteNatInbound(ip, l4Off, conns.daddrOf(cid), conns.dportOf(cid));
     ip.decrementTtl();
     this.forwardedIn++;
-    const hop = this.routes.nextHop(conns.daddr[cid]);
+    const hop = this.routes.nextHop(conns.daddrOf(cid));
     if (dest >= this.destNeighbor.length) this.growDestNeighbor(dest);
     this.destNeighbor[dest] = this.transmit(buf, off, ETH_HEADER_LEN + total, hop, this.destNeighbor[dest]);
   }
@@ -265,7 +265,7 @@ export class Pipeline {
     const tracker = this.tracker, conns = tracker.table;
     const cid = conns.lookupOutMasq(proto, ip.src, sport, ip.dst, dport);
     if (cid < 0) return this.drop(D.DROP_NOT_ROUTED);
-    const dest = conns.dest[cid];
+    const dest = conns.destOf(cid);
     const total = ip.totalLength;
     if (dest >= 0 && (this.services.dests.flags[dest] & DEST_F_AVAILABLE) !== 0) {
       const svcId = this.services.dests.service[dest];
@@ -280,10 +280,10 @@ export class Pipeline {
       this.host.icmpError(buf, off, ICMP_TIME_EXCEEDED, 0, this.routes.sourceFor(ip.src));
       return this.drop(D.DROP_TTL_EXCEEDED);
     }
-    rewriteNatOutbound(ip, l4Off, conns.vaddr[cid], conns.vport[cid]);
+    rewriteNatOutbound(ip, l4Off, conns.vaddrOf(cid), conns.vportOf(cid));
     ip.decrementTtl();
     this.forwardedOut++;
-    const client = conns.caddr[cid];
+    const client = conns.caddrOf(cid);
     conns.replyNeighbor[cid] = this.transmit(buf, off, ETH_HEADER_LEN + total, this.routes.nextHop(client), conns.replyNeighbor[cid]);
   }
 

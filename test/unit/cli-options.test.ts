@@ -198,20 +198,124 @@ describe('commands built from defaults', () => {
     expect(command('--set 0 0 2678400')).toEqual({ op: 'set-timeouts', timeouts: { tcp: 0, tcpfin: 0, udp: 2678400 } });
   });
 
-  it('features parsed for later work produce full objects when not refused', () => {
-    expect(command('-A -t 10.0.0.1:0 -p', true)).toMatchObject({ service: { port: 0, flags: 1, timeout: 360 } });
-    expect(command('-A -t 10.0.0.1:80 -p 100 -M 255.255.255.0', true)).toMatchObject({
-      service: { flags: 1, timeout: 100, netmask: '255.255.255.0' },
-    });
+  it('features still refused produce full objects when nothing is refused', () => {
     expect(command('-A -u 10.0.0.1:53 -o', true)).toMatchObject({ service: { flags: 4 } });
-    expect(command('-A -t 10.0.0.1:80 -s sh -b sh-port,sh-fallback', true)).toMatchObject({ service: { flags: 0x18 } });
-    expect(command('-A -t 10.0.0.1:80 -b flag-3', true)).toMatchObject({ service: { flags: 0x20 } });
+    expect(command('-A -u 10.0.0.1:53 --pe sip -p', true)).toMatchObject({ service: { flags: 1, pe: 'sip' } });
     expect(command('-A -f 5 -6 -M 64', true)).toEqual({
       op: 'add-service',
       service: { af: 6, protocol: 6, addr: '::', port: 0, fwmark: 5, ...DEFAULT_SERVICE_FIELDS, netmask: '64' },
     });
     expect(command('-a -t 10.0.0.1:80 -r 10.0.0.2 -i --tun-type gue --tun-port 6080 --tun-remcsum -x 10 -y 5', true)).toMatchObject({
       dest: { forward: 2, tunType: 1, tunPort: 6080, tunFlags: 2, uThreshold: 10, lThreshold: 5 },
+    });
+  });
+});
+
+describe('persistence, fwmark services, thresholds and scheduler flags', () => {
+  const PERSISTENT_0 = { af: 4, protocol: 6, addr: '198.18.1.100', port: 0, fwmark: 0 };
+  const FWM_3 = { af: 4, protocol: 6, addr: '0.0.0.0', port: 0, fwmark: 3 };
+  const DEST_DEFAULTS = { af: 4, forward: 0, weight: 1, uThreshold: 0, lThreshold: 0, tunType: 0, tunPort: 0, tunFlags: 0 };
+
+  it('-p TIMEOUT: SVC_F_PERSISTENT and the timeout; a port-0 service is allowed when persistent', () => {
+    expect(command('-A -t 198.18.1.100:0 -s rr -p 200')).toEqual({
+      op: 'add-service',
+      service: { ...PERSISTENT_0, scheduler: 'rr', flags: 1, timeout: 200, netmask: '255.255.255.255', pe: '' },
+    });
+    expect(command('--add-service --tcp-service 198.18.1.100:0 --scheduler rr --persistent=200')).toEqual(
+      command('-A -t 198.18.1.100:0 -s rr -p 200'),
+    );
+    expect(command('-A -t 10.0.0.1:80 -p 2678400')).toMatchObject({ service: { flags: 1, timeout: 2678400 } });
+    expect(command('-A -t 10.0.0.1:80 -p1')).toMatchObject({ service: { flags: 1, timeout: 1 } });
+  });
+
+  it('-p without a value: 360 s (IPVS_SVC_PERSISTENT_TIMEOUT); a following option is not taken as the value', () => {
+    expect(command('-A -t 198.18.1.100:0 -p')).toEqual({
+      op: 'add-service',
+      service: { ...PERSISTENT_0, scheduler: 'wlc', flags: 1, timeout: 360, netmask: '255.255.255.255', pe: '' },
+    });
+    expect(command('-A -t 198.18.1.100:0 -p -s rr')).toMatchObject({ service: { scheduler: 'rr', flags: 1, timeout: 360 } });
+    expect(command('-E -t 198.18.1.100:0 -p -M 255.255.255.0')).toMatchObject({
+      op: 'edit-service',
+      service: { flags: 1, timeout: 360, netmask: '255.255.255.0' },
+    });
+  });
+
+  it('-M: the persistence mask as a dotted quad (an inet_aton form or a hosts name)', () => {
+    expect(command('-A -t 198.18.1.100:0 -s rr -p 200 -M 255.255.255.0')).toEqual({
+      op: 'add-service',
+      service: { ...PERSISTENT_0, scheduler: 'rr', flags: 1, timeout: 200, netmask: '255.255.255.0', pe: '' },
+    });
+    expect(command('-A -t 10.0.0.1:80 -p -M 0xffff0000')).toMatchObject({ service: { netmask: '255.255.0.0' } });
+    // ipvsadm accepts -M without -p (the kernel keeps it; -S writes it only for persistent services)
+    expect(command('-A -t 10.0.0.1:80 -M 255.255.0.0')).toMatchObject({ service: { flags: 0, netmask: '255.255.0.0' } });
+  });
+
+  it('-E without -p clears persistence, as every omitted field is reset', () => {
+    expect(command('-E -t 198.18.1.100:80 -s rr')).toMatchObject({ service: { flags: 0, timeout: 0, netmask: '255.255.255.255' } });
+  });
+
+  it('-f N: an IPv4 fwmark service, address 0.0.0.0, port 0, protocol TCP (as ipvsadm sets it)', () => {
+    expect(command('-A -f 3 -s rr -p 600')).toEqual({
+      op: 'add-service',
+      service: { ...FWM_3, scheduler: 'rr', flags: 1, timeout: 600, netmask: '255.255.255.255', pe: '' },
+    });
+    // no port, no persistence: still fine for a fwmark service
+    expect(command('--add-service --fwmark-service 3')).toEqual({ op: 'add-service', service: { ...FWM_3, ...DEFAULT_SERVICE_FIELDS } });
+    expect(command('-A -f 4294967295')).toMatchObject({ service: { fwmark: 4294967295 } });
+    expect(command('-E -f 3 -s wrr')).toEqual({ op: 'edit-service', service: { ...FWM_3, ...DEFAULT_SERVICE_FIELDS, scheduler: 'wrr' } });
+    expect(command('-D -f 3')).toEqual({ op: 'delete-service', service: FWM_3 });
+    expect(command('-Z -f 3')).toEqual({ op: 'zero', service: FWM_3 });
+    expect(ok('-L -n -f 3')).toMatchObject({ kind: 'list-service', service: FWM_3 });
+  });
+
+  it('real servers of a fwmark service: port 0 unless given', () => {
+    expect(command('-a -f 3 -r 192.168.1.41 -m -w 2')).toEqual({
+      op: 'add-server',
+      service: FWM_3,
+      dest: { ...DEST_DEFAULTS, addr: '192.168.1.41', port: 0, weight: 2 },
+    });
+    expect(command('-e -f 3 -r 192.168.1.41:8080 -m')).toEqual({
+      op: 'edit-server',
+      service: FWM_3,
+      dest: { ...DEST_DEFAULTS, addr: '192.168.1.41', port: 8080 },
+    });
+    expect(command('-d -f 3 -r 192.168.1.41')).toEqual({
+      op: 'delete-server',
+      service: FWM_3,
+      dest: { af: 4, addr: '192.168.1.41', port: 0 },
+    });
+  });
+
+  it('-x / -y: upper and lower connection thresholds', () => {
+    expect(command('-a -t 10.0.0.1:80 -r 10.0.0.2 -m -x 100 -y 50')).toEqual({
+      op: 'add-server',
+      service: SVC_10_0_0_1_80,
+      dest: { ...DEST_DEFAULTS, addr: '10.0.0.2', port: 80, uThreshold: 100, lThreshold: 50 },
+    });
+    expect(command('-e -t 10.0.0.1:80 -r 10.0.0.2 -m --u-threshold 2147483647')).toMatchObject({
+      dest: { uThreshold: 2147483647, lThreshold: 0 },
+    });
+    expect(command('-e -t 10.0.0.1:80 -r 10.0.0.2 -m --l-threshold=0')).toMatchObject({ dest: { uThreshold: 0, lThreshold: 0 } });
+    expect(command('-a -f 3 -r 192.168.1.41 -m -x 10')).toMatchObject({ service: FWM_3, dest: { uThreshold: 10 } });
+  });
+
+  it('-b: scheduler flag bits (SCHED1 0x08, SCHED2 0x10, SCHED3 0x20), next to the persistent bit', () => {
+    const flagsOf = (line: string): number => {
+      const c = command(line);
+      if (c.op !== 'add-service' && c.op !== 'edit-service') throw new Error(line);
+      return c.service.flags;
+    };
+    expect(flagsOf('-A -t 10.0.0.1:80 -s sh -b sh-fallback')).toBe(0x08);
+    expect(flagsOf('-A -t 10.0.0.1:80 -s sh -b sh-port')).toBe(0x10);
+    expect(flagsOf('-A -t 10.0.0.1:80 -s sh -b sh-port,sh-fallback')).toBe(0x18);
+    expect(flagsOf('-A -t 10.0.0.1:80 -s mh --sched-flags mh-fallback,mh-port')).toBe(0x18);
+    expect(flagsOf('-A -t 10.0.0.1:80 -b flag-1,flag-2,flag-3')).toBe(0x38);
+    expect(flagsOf('-E -t 10.0.0.1:0 -s sh -p 60 -b sh-port')).toBe(0x11);
+    // -b before -s: checked against the final scheduler, as ipvsadm parses flags after all options
+    expect(flagsOf('-A -f 3 -b sh-port -s sh')).toBe(0x10);
+    expect(command('-A -t 10.0.0.1:80 -s sh -b sh-port')).toEqual({
+      op: 'add-service',
+      service: { ...SVC_10_0_0_1_80, ...DEFAULT_SERVICE_FIELDS, scheduler: 'sh', flags: 0x10 },
     });
   });
 });
@@ -390,24 +494,7 @@ describe('features not supported yet: refused after ipvsadm validation, exit 2',
 
   it('the list holds exactly the pending features', () => {
     expect([...NOT_SUPPORTED_YET].sort()).toEqual(
-      [
-        'daemon-listing',
-        'fwmark-service',
-        'gatewaying',
-        'ipip',
-        'ipv6',
-        'l-threshold',
-        'netmask',
-        'ops',
-        'pe',
-        'persistent',
-        'sched-flags',
-        'start-daemon',
-        'stop-daemon',
-        'tun-info',
-        'tunnel-options',
-        'u-threshold',
-      ].sort(),
+      ['daemon-listing', 'gatewaying', 'ipip', 'ipv6', 'ops', 'pe', 'start-daemon', 'stop-daemon', 'tun-info', 'tunnel-options'].sort(),
     );
   });
 
@@ -424,15 +511,15 @@ describe('features not supported yet: refused after ipvsadm validation, exit 2',
 
   it('each pending option', () => {
     refused('-a -t 10.0.0.1:80 -r 10.0.0.2 -i', '-i (ipip, tunneling)');
-    refused('-A -t 10.0.0.1:0 -p', '-p (persistent service)');
-    refused('-A -t 10.0.0.1:80 -M 255.255.255.0', '-M (persistence netmask)');
-    refused('-A -f 1', '-f (fwmark service)');
-    refused('-L -f 1', '-f (fwmark service)');
-    refused('-Z -f 1 -6', '-f (fwmark service)');
-    refused('-A -t 10.0.0.1:80 -b flag-1', '-b (scheduler flags)');
-    refused('-a -t 10.0.0.1:80 -r 10.0.0.2 -m -x 5', '-x (upper threshold)');
-    refused('-a -t 10.0.0.1:80 -r 10.0.0.2 -m -y 5', '-y (lower threshold)');
+    refused('-a -f 3 -r 10.0.0.2 -i', '-i (ipip, tunneling)');
+    // tunnel options need -i, which is refused first
+    refused('-a -t 10.0.0.1:80 -r 10.0.0.2 -i --tun-type gre --tun-csum', '-i (ipip, tunneling)');
+    refused('-A -f 1 -6', '-6 (IPv6 fwmark service)');
+    refused('-L -f 1 -6', '-6 (IPv6 fwmark service)');
+    refused('-Z -f 1 -6', '-6 (IPv6 fwmark service)');
+    refused('-A -f 1 -6 -p -M 64', '-6 (IPv6 fwmark service)');
     refused('-A -u 10.0.0.1:53 -o', '-o (one-packet scheduling)');
+    refused('-A -f 3 --ops', '-o (one-packet scheduling)');
     refused('-A -t 10.0.0.1:80 --pe sip', '--pe (persistence engine)');
     refused('--start-daemon master', '--start-daemon (connection synchronisation)');
     refused('--stop-daemon backup', '--stop-daemon (connection synchronisation)');
@@ -444,6 +531,161 @@ describe('features not supported yet: refused after ipvsadm validation, exit 2',
     expect(failure('-A -t 10.0.0.1:80 -p 0')).toEqual(fail2("invalid timeout value `0' specified"));
     expect(failure('-a -t 10.0.0.1:80 -r [::1]:80')).toEqual(fail2('Different address family is allowed only for tunneling servers'));
     expect(failure('-L --daemon --stats')).toEqual(fail2('options conflicts in the list command'));
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+// Mark rules (tapvs's own)
+
+describe('mark rules: --add-mark / --del-mark', () => {
+  /** A tapvs usage error: `tapvs: <message>`, exit 2. */
+  const markError = (message: string): UsageFailure => ({ message, exitCode: 2, prefixed: true });
+  const HINT = 'a mark rule takes -d, -p, --dport or --dports, and --set-mark';
+
+  it('the iptables MARK line, rewritten', () => {
+    expect(ok('--add-mark -d 192.168.1.10 -p tcp --dport 80 --set-mark 3')).toEqual({
+      kind: 'command',
+      command: { op: 'add-mark', rule: { af: 4, addr: '192.168.1.10', protocol: 6, ports: [[80, 80]], mark: 3 } },
+    });
+    expect(command('--del-mark -d 192.168.1.10 -p tcp --dport 80 --set-mark 3')).toEqual({
+      op: 'delete-mark',
+      rule: { af: 4, addr: '192.168.1.10', protocol: 6, ports: [[80, 80]], mark: 3 },
+    });
+  });
+
+  it('protocol and ports are optional: any protocol, any port', () => {
+    expect(command('--add-mark -d 198.18.1.100 --set-mark 7')).toEqual({
+      op: 'add-mark',
+      rule: { af: 4, addr: '198.18.1.100', protocol: 0, ports: [], mark: 7 },
+    });
+    expect(command('--add-mark -d 198.18.1.100 -p all --set-mark 7')).toMatchObject({ rule: { protocol: 0, ports: [] } });
+    expect(command('--add-mark -d 198.18.1.100 --protocol UDP --set-mark 4294967295')).toMatchObject({
+      rule: { protocol: 17, mark: 4294967295 },
+    });
+  });
+
+  it('--dports: ports and ranges in the order given; names from /etc/services for the protocol', () => {
+    expect(command('--add-mark -d 198.18.1.100 -p tcp --dports 443,80,8000:8080,www --set-mark 3')).toMatchObject({
+      rule: { ports: [[443, 443], [80, 80], [8000, 8080], [80, 80]] },
+    });
+    expect(command('--add-mark -d 198.18.1.100 -p udp --dports domain,sip --set-mark 3')).toMatchObject({
+      rule: { protocol: 17, ports: [[53, 53], [5060, 5060]] },
+    });
+    expect(command('--add-mark -d 198.18.1.100 -p tcp --dport :1023 --set-mark 3')).toMatchObject({ rule: { ports: [[0, 1023]] } });
+    expect(command('--add-mark -d 198.18.1.100 -p tcp --dport 1024: --set-mark 3')).toMatchObject({ rule: { ports: [[1024, 65535]] } });
+    expect(command('--add-mark -d 198.18.1.100 -p tcp --dport 80:80 --set-mark 3')).toMatchObject({ rule: { ports: [[80, 80]] } });
+    expect(command('--add-mark -d 198.18.1.100 -p tcp --dport 0 --set-mark 3')).toMatchObject({ rule: { ports: [[0, 0]] } });
+  });
+
+  it('at most 15 multiport slots, a range taking two (iptables multiport)', () => {
+    const list = (n: number): string => Array.from({ length: n }, (_, i) => String(i + 1)).join(',');
+    expect(command(`--add-mark -d 10.0.0.1 -p tcp --dports ${list(15)} --set-mark 1`)).toMatchObject({ rule: { mark: 1 } });
+    expect(failure(`--add-mark -d 10.0.0.1 -p tcp --dports ${list(16)} --set-mark 1`)).toEqual(
+      markError(`too many ports specified in \`${list(16)}' (at most 15; a range counts as two)`),
+    );
+    const ranges = (n: number): string => Array.from({ length: n }, (_, i) => `${i * 10}:${i * 10 + 5}`).join(',');
+    expect(command(`--add-mark -d 10.0.0.1 -p tcp --dports ${ranges(7)},99 --set-mark 1`)).toMatchObject({ rule: { mark: 1 } });
+    expect(failure(`--add-mark -d 10.0.0.1 -p tcp --dports ${ranges(8)} --set-mark 1`).message).toMatch(/^too many ports specified/);
+  });
+
+  it('options in any order, long and attached forms; -d takes a hosts name, an inet_aton form or /32', () => {
+    const expected = { op: 'add-mark', rule: { af: 4, addr: '10.0.0.9', protocol: 6, ports: [[80, 80]], mark: 3 } };
+    expect(command('--add-mark --set-mark 3 --dport 80 -p tcp -d 10.0.0.9')).toEqual(expected);
+    expect(command('--add-mark --destination=10.0.0.9 --protocol=tcp --dport=80 --set-mark=3')).toEqual(expected);
+    expect(command('--add-mark -d10.0.0.9 -ptcp --dport 80 --set-mark 3')).toEqual(expected);
+    expect(command('--add-mark -d web1 -p tcp --dport http --set-mark 3')).toEqual(expected);
+    expect(command('--add-mark -d 10.0.0.9/32 -p tcp --dport 80 --set-mark 3')).toEqual(expected);
+    expect(command('--add-mark -d 10.9 -p tcp --dport 80 --set-mark 3')).toEqual(expected);
+    expect(command('--add-mark -d 10.0.0.9 -p tcp --dport 80 --set-mark 3 --')).toEqual(expected);
+  });
+
+  it('required options, in ipvsadm’s words', () => {
+    expect(failure('--add-mark')).toEqual(markError("You need to supply the 'destination' option for the 'add-mark' command"));
+    expect(failure('--del-mark --set-mark 3')).toEqual(
+      markError("You need to supply the 'destination' option for the 'del-mark' command"),
+    );
+    expect(failure('--add-mark -d 10.0.0.1 -p tcp')).toEqual(
+      markError("You need to supply the 'set-mark' option for the 'add-mark' command"),
+    );
+  });
+
+  it('unknown options are refused, never ignored (also the iptables parts that do not belong)', () => {
+    expect(failure('--add-mark -d 10.0.0.1 -j MARK --set-mark 3')).toEqual(markError(`-j: unknown option (${HINT})`));
+    expect(failure('--add-mark -d 10.0.0.1 -p tcp -m multiport --dports 80 --set-mark 3')).toEqual(
+      markError(`-m: unknown option (${HINT})`),
+    );
+    expect(failure('--add-mark -s 10.0.0.2 -d 10.0.0.1 --set-mark 3')).toEqual(markError(`-s: unknown option (${HINT})`));
+    expect(failure('--add-mark -d 10.0.0.1 --set-mark 3 --persistent')).toEqual(markError(`--persistent: unknown option (${HINT})`));
+    expect(failure('--add-mark -d 10.0.0.1 --set-mark 3 --dport-range 80')).toEqual(markError(`--dport-range: unknown option (${HINT})`));
+    expect(failure('--add-mark -d 10.0.0.1 --set-mark 3 -')).toEqual(markError('unexpected argument -'));
+    expect(failure('--add-mark -d 10.0.0.1 MARK --set-mark 3')).toEqual(markError('unexpected argument MARK'));
+    expect(failure('--add-mark -d 10.0.0.1 --set-mark 3 -- -p')).toEqual(markError('unexpected argument -p'));
+    expect(failure('PREROUTING --add-mark -d 10.0.0.1 --set-mark 3')).toEqual(markError('unexpected argument PREROUTING'));
+  });
+
+  it('missing arguments and repeated options', () => {
+    expect(failure('--add-mark -d 10.0.0.1 --set-mark')).toEqual(markError('--set-mark: missing argument'));
+    expect(failure('--add-mark -d')).toEqual(markError('-d: missing argument'));
+    expect(failure('--add-mark -d 10.0.0.1 -d 10.0.0.2 --set-mark 3')).toEqual(markError("multiple 'destination' options specified"));
+    expect(failure('--add-mark -d 10.0.0.1 -p tcp --protocol udp --set-mark 3')).toEqual(markError("multiple 'protocol' options specified"));
+    expect(failure('--add-mark -d 10.0.0.1 --set-mark 3 --set-mark 3')).toEqual(markError("multiple 'set-mark' options specified"));
+    expect(failure('--add-mark -d 10.0.0.1 -p tcp --dport 80 --dports 81 --set-mark 3')).toEqual(
+      markError("The option 'dports' conflicts with the 'dport' option in the 'add-mark' command"),
+    );
+  });
+
+  it('bad values', () => {
+    const bad = (args: string, message: string): void => {
+      expect(failure(`--add-mark ${args}`)).toEqual(markError(message));
+    };
+    bad('-d 10.0.0.0/24 --set-mark 3', "illegal mark-rule destination `10.0.0.0/24' specified (one host: no prefix other than /32)");
+    bad('-d 2001:db8::1 --set-mark 3', "illegal mark-rule destination `2001:db8::1' specified (IPv6 mark rules are not supported)");
+    bad('-d nosuchhost --set-mark 3', "illegal mark-rule destination `nosuchhost' specified (an IPv4 host address)");
+    bad('-d /32 --set-mark 3', "illegal mark-rule destination `/32' specified (an IPv4 host address)");
+    bad('-d 0.0.0.0 --set-mark 3', "illegal mark-rule destination `0.0.0.0' specified (not a unicast host address)");
+    bad('-d 224.0.0.1 --set-mark 3', "illegal mark-rule destination `224.0.0.1' specified (not a unicast host address)");
+    bad('-d 255.255.255.255 --set-mark 3', "illegal mark-rule destination `255.255.255.255' specified (not a unicast host address)");
+    bad('-d 10.0.0.1 -p icmp --set-mark 3', "illegal protocol `icmp' specified (tcp, udp or all)");
+    bad('-d 10.0.0.1 -p 6 --set-mark 3', "illegal protocol `6' specified (tcp, udp or all)");
+    bad('-d 10.0.0.1 --dport 80 --set-mark 3', "the 'dport' option needs -p tcp or -p udp");
+    bad('-d 10.0.0.1 -p all --dports 80 --set-mark 3', "the 'dports' option needs -p tcp or -p udp");
+    bad('-d 10.0.0.1 -p tcp --dport 80,443 --set-mark 3', "illegal port `80,443' specified");
+    bad('-d 10.0.0.1 -p tcp --dport 65536 --set-mark 3', "illegal port `65536' specified");
+    bad('-d 10.0.0.1 -p tcp --dport sip --set-mark 3', "illegal port `sip' specified"); // sip is udp only here
+    bad('-d 10.0.0.1 -p tcp --dport -1 --set-mark 3', "illegal port `-1' specified");
+    bad('-d 10.0.0.1 -p tcp --dports 80, --set-mark 3', "illegal port `' specified");
+    bad('-d 10.0.0.1 -p tcp --dport 90:80 --set-mark 3', "invalid port range `90:80' specified (min > max)");
+    bad('-d 10.0.0.1 -p tcp --dport 1:2:3 --set-mark 3', "illegal port `2:3' specified");
+    bad('-d 10.0.0.1 --set-mark 0', "invalid mark value `0' specified");
+    bad('-d 10.0.0.1 --set-mark 4294967296', "invalid mark value `4294967296' specified");
+    bad('-d 10.0.0.1 --set-mark 0x3', "invalid mark value `0x3' specified");
+    bad('-d 10.0.0.1 --set-mark 3/0xff', "invalid mark value `3/0xff' specified");
+  });
+
+  it('the command comes first, as every ipvsadm command', () => {
+    expect(failure('--add-mark=1 -d 10.0.0.1 --set-mark 3')).toEqual({ message: TRY_HELP, exitCode: 255, prefixed: false });
+    // -d is ipvsadm's --delete-server; --add-mark after it is a second command
+    expect(failure('-d 10.0.0.1 --add-mark')).toEqual(fail2("invalid option `--add-mark'"));
+    expect(failure('-L --add-mark')).toEqual(fail2("invalid option `--add-mark'"));
+    expect(failure('-A -t 10.0.0.1:80 --del-mark')).toEqual(fail2("invalid option `--del-mark'"));
+  });
+});
+
+describe('-L --marks', () => {
+  it('lists mark rules; only -n may come with it', () => {
+    expect(ok('-L --marks')).toEqual({ kind: 'list-marks' });
+    expect(ok('-Ln --marks')).toEqual({ kind: 'list-marks' });
+    expect(ok('--list --marks --numeric')).toEqual({ kind: 'list-marks' });
+    expect(failure('-L --marks --marks')).toEqual(fail2("multiple 'marks' options specified"));
+    expect(failure('-L --marks --stats')).toEqual(fail2("The option 'stats' conflicts with the 'marks' option in the 'list' command"));
+    expect(failure('-L -c --marks')).toEqual(fail2("The option 'connection' conflicts with the 'marks' option in the 'list' command"));
+    expect(failure('-L --marks -f 3')).toEqual(
+      fail2("The option 'service-address' conflicts with the 'marks' option in the 'list' command"),
+    );
+    expect(failure('-L --marks --nosort')).toEqual(fail2("The option 'nosort' conflicts with the 'marks' option in the 'list' command"));
+    expect(failure('-S --marks')).toEqual(fail2("Illegal 'marks' option with the 'save' command"));
+    expect(failure('-S -c --marks')).toEqual(fail2("Illegal 'connection' option with the 'save' command"));
+    expect(failure('--marks')).toEqual({ message: TRY_HELP, exitCode: 255, prefixed: false });
   });
 });
 
@@ -633,6 +875,131 @@ describe('runTapvs -R: all or nothing', () => {
     expect(r.requests).toEqual([]);
   });
 });
+
+describe('runTapvs: mark rules', () => {
+  const RULE = { af: 4 as const, addr: '198.18.1.100', protocol: 6, ports: [[80, 80], [443, 443]] as [number, number][], mark: 3 };
+  const MARK_TABLE: TableSnapshot = {
+    ...EMPTY_TABLE,
+    services: [
+      {
+        af: 4,
+        protocol: 6,
+        addr: '0.0.0.0',
+        port: 0,
+        fwmark: 3,
+        scheduler: 'rr',
+        flags: 1,
+        timeout: 600,
+        netmask: '255.255.255.255',
+        pe: '',
+        dests: [],
+        stats: { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 },
+        rate: { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 },
+      },
+    ],
+    marks: [RULE, { af: 4, addr: '198.18.1.101', protocol: 0, ports: [], mark: 4 }],
+  };
+
+  it('--add-mark / --del-mark send add-mark / delete-mark', async () => {
+    const a = await run(['--add-mark', '-d', '198.18.1.100', '-p', 'tcp', '--dports', '80,443', '--set-mark', '3'], okReply);
+    expect(a).toMatchObject({ code: 0, stdout: '', stderr: '' });
+    expect(a.requests).toEqual([{ op: 'add-mark', rule: RULE }]);
+    const d = await run(['--del-mark', '-d', '198.18.1.100', '-p', 'tcp', '--dports', '80,443', '--set-mark', '3'], okReply);
+    expect(d.requests).toEqual([{ op: 'delete-mark', rule: RULE }]);
+  });
+
+  it('kernel-style errors: Mark rule already exists / No such mark rule, exit 255', async () => {
+    const a = await run(['--add-mark', '-d', '198.18.1.100', '--set-mark', '3'], () => ({ ok: false, errno: 'EEXIST' }));
+    expect(a).toMatchObject({ code: 255, stdout: '', stderr: 'Mark rule already exists\n' });
+    const d = await run(['--del-mark', '-d', '198.18.1.100', '--set-mark', '3'], () => ({ ok: false, errno: 'ENOENT' }));
+    expect(d).toMatchObject({ code: 255, stdout: '', stderr: 'No such mark rule\n' });
+    const p = await run(['--add-mark', '-d', '198.18.1.100', '--set-mark', '3'], () => ({ ok: false, errno: 'EPERM' }));
+    expect(p).toMatchObject({ code: 255, stderr: 'Permission denied (you must be root)\n' });
+  });
+
+  it('a malformed mark rule: tapvs: …, exit 2, nothing sent', async () => {
+    const r = await run(['--add-mark', '-d', '198.18.1.100', '-j', 'MARK', '--set-mark', '3'], okReply);
+    expect(r).toMatchObject({
+      code: 2,
+      stdout: '',
+      stderr: 'tapvs: -j: unknown option (a mark rule takes -d, -p, --dport or --dports, and --set-mark)\n',
+    });
+    expect(r.socketPaths).toEqual([]);
+  });
+
+  it('-L --marks prints the rules in match order; nothing without rules; plain -L never shows them', async () => {
+    const m = await run(['-L', '--marks'], () => ({ ok: true, table: MARK_TABLE }));
+    expect(m).toMatchObject({
+      code: 0,
+      stderr: '',
+      stdout: 'Mark rules\n  -d 198.18.1.100 -p tcp --dports 80,443 --set-mark 3\n  -d 198.18.1.101 --set-mark 4\n',
+    });
+    expect(m.requests).toEqual([{ op: 'get-table' }]);
+    const none = await run(['-Ln', '--marks'], () => ({ ok: true, table: { ...MARK_TABLE, marks: [] } }));
+    expect(none).toMatchObject({ code: 0, stdout: '', stderr: '' });
+    const old = await run(['-L', '--marks'], () => ({ ok: true, table: EMPTY_TABLE }));
+    expect(old).toMatchObject({ code: 0, stdout: '' });
+    const plain = await run(['-L', '-n'], () => ({ ok: true, table: MARK_TABLE }));
+    expect(plain.stdout).toBe(
+      'IP Virtual Server version 1.2.1 (size=4096)\n' +
+        'Prot LocalAddress:Port Scheduler Flags\n' +
+        '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n' +
+        'FWM  3 rr persistent 600\n',
+    );
+  });
+
+  it('-S writes the mark rules first, then the services; -R reads them back', async () => {
+    const saved = await run(['-S', '-n'], () => ({ ok: true, table: MARK_TABLE }));
+    expect(saved.stdout).toBe(
+      '--add-mark -d 198.18.1.100 -p tcp --dports 80,443 --set-mark 3\n' +
+        '--add-mark -d 198.18.1.101 --set-mark 4\n' +
+        '-A -f 3 -s rr -p 600\n',
+    );
+    const restored = await run(['-R'], okReply, saved.stdout);
+    expect(restored).toMatchObject({ code: 0, stderr: '' });
+    expect(restored.requests).toEqual([
+      {
+        op: 'batch',
+        commands: [
+          { op: 'add-mark', rule: RULE },
+          { op: 'add-mark', rule: MARK_TABLE.marks![1] },
+          { op: 'add-service', service: { ...serviceKeyFields(MARK_TABLE), scheduler: 'rr', flags: 1, timeout: 600, netmask: '255.255.255.255', pe: '' } },
+        ],
+      },
+    ]);
+  });
+
+  it('-R: a failing mark rule is named by its line', async () => {
+    const text = '--add-mark -d 198.18.1.100 --set-mark 3\n-A -f 3 -s rr\n--del-mark -d 198.18.1.100 --set-mark 4\n';
+    const r = await run(['-R'], () => ({ ok: false, errno: 'ENOENT', failedIndex: 2 }), text);
+    expect(r).toMatchObject({ code: 255, stderr: 'tapvs: line 3: No such mark rule\ntapvs: no rules restored\n' });
+    const bad = await run(['-R'], okReply, '-A -f 3 -s rr\n--add-mark -d 198.18.1.100 --dport 80 --set-mark 3\n');
+    expect(bad).toMatchObject({ code: 2, stderr: "tapvs: line 2: the 'dport' option needs -p tcp or -p udp\n" });
+    expect(bad.requests).toEqual([]);
+  });
+
+  it('-R resolves names through the injected name database', async () => {
+    const r = await run(['-R'], okReply, '-A -t web1:http -s rr -p\n--add-mark -d web1 -p tcp --dport www --set-mark 3\n');
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(r.requests).toEqual([
+      {
+        op: 'batch',
+        commands: [
+          {
+            op: 'add-service',
+            service: { af: 4, protocol: 6, addr: '10.0.0.9', port: 80, fwmark: 0, scheduler: 'rr', flags: 1, timeout: 360, netmask: '255.255.255.255', pe: '' },
+          },
+          { op: 'add-mark', rule: { af: 4, addr: '10.0.0.9', protocol: 6, ports: [[80, 80]], mark: 3 } },
+        ],
+      },
+    ]);
+  });
+});
+
+function serviceKeyFields(t: TableSnapshot): { af: 4 | 6; protocol: number; addr: string; port: number; fwmark: number } {
+  const s = t.services[0]!;
+  return { af: s.af, protocol: s.protocol, addr: s.addr, port: s.port, fwmark: s.fwmark };
+}
 
 // ------------------------------------------------------------------------------------------------
 // ControlClient over a real Unix socket

@@ -93,20 +93,20 @@ describe('ConnectionTracker', () => {
     const tr = new ConnectionTracker(dests, 100, 0);
     const id = tr.create(TCP, CIP, 40000, VIP, 80, d, 0);
     expect(dests.inactConns[d]).toBe(1);
-    expect(tr.table.flags[id] & CONN_F_INACTIVE).toBe(CONN_F_INACTIVE);
+    expect(tr.table.flagsOf(id) & CONN_F_INACTIVE).toBe(CONN_F_INACTIVE);
     tr.transition(id, DIR_INPUT, SYN, 0);
-    expect(tr.table.state[id]).toBe(TCP_S_SYN_RECV);
+    expect(tr.table.stateOf(id)).toBe(TCP_S_SYN_RECV);
     expect([dests.activeConns[d], dests.inactConns[d]]).toEqual([1, 0]); // SYN_RECV is active
     tr.transition(id, DIR_OUTPUT, SYN | ACK, 1);
     tr.transition(id, DIR_INPUT, ACK, 2);
-    expect(tr.table.state[id]).toBe(TCP_S_ESTABLISHED);
+    expect(tr.table.stateOf(id)).toBe(TCP_S_ESTABLISHED);
     expect(tr.table.remainingSeconds(id, 2)).toBe(900);
     expect(tr.table.remainingSeconds(id, 1002)).toBe(899);
     tr.transition(id, DIR_INPUT, FIN | ACK, 3);
-    expect(tr.table.state[id]).toBe(TCP_S_CLOSE_WAIT);
+    expect(tr.table.stateOf(id)).toBe(TCP_S_CLOSE_WAIT);
     expect([dests.activeConns[d], dests.inactConns[d]]).toEqual([0, 1]);
     tr.transition(id, DIR_OUTPUT, FIN | ACK, 4);
-    expect(tr.table.state[id]).toBe(TCP_S_TIME_WAIT);
+    expect(tr.table.stateOf(id)).toBe(TCP_S_TIME_WAIT);
     expect(tr.reusableForNewSyn(id)).toBe(true);
     tr.expire(4 + 120_000 + TICK_MS);
     expect(tr.table.count).toBe(0);

@@ -9,16 +9,19 @@ import {
   DEFAULT_LISTING_FORMAT,
   formatConnections,
   formatLargeNumber,
+  formatMarkRules,
   formatSingleService,
   formatTable,
   formatTimeouts,
   ipvsSort,
   compareDestinations,
+  markRuleText,
   type ListingFormat,
 } from '../../src/control/listing.js';
 import type {
   ConnectionSnapshot,
   DestinationSnapshot,
+  MarkRule,
   ServiceSnapshot,
   TableSnapshot,
 } from '../../src/control/model.js';
@@ -179,6 +182,140 @@ describe('default listing', () => {
         'FWM  5 wlc persistent 60\n' +
         'FWM  7 IPv6 mh persistent 60 mask 64\n',
     );
+  });
+});
+
+describe('persistence and fwmark services', () => {
+  // What `-A -t 198.18.1.100:0 -s rr -p 200 [-M …]`, `-A -f 3 -s rr -p 600` and friends build.
+  const PERSIST = table([
+    service(6, '0.0.0.0', 0, [dest('192.168.1.42', 0, { weight: 2, activeConns: 1, persistConns: 4 }), dest('192.168.1.41', 0, { persistConns: 7, inactConns: 2 })], {
+      fwmark: 3,
+      scheduler: 'rr',
+      flags: 0x1,
+      timeout: 600,
+    }),
+    service(6, '198.18.1.100', 0, [dest('192.168.1.31', 0, { uThreshold: 100, lThreshold: 50, persistConns: 1 })], {
+      scheduler: 'rr',
+      flags: 0x1,
+      timeout: 200,
+    }),
+    service(17, '198.18.1.100', 53, [dest('192.168.1.31', 53)], { scheduler: 'rr', flags: 0x1, timeout: 60, netmask: '255.255.255.0' }),
+    service(6, '198.18.1.100', 80, [], { scheduler: 'sh', flags: 0x1 | 0x10, timeout: 360, netmask: '255.255.0.0' }),
+    service(6, '0.0.0.0', 0, [], { fwmark: 4294967295, scheduler: 'wlc', netmask: '255.255.255.0' }),
+  ]);
+
+  it('-L -n: persistent N, mask only when not /32, FWM N labels after address services (marks ≥ 2^31 wrap)', () => {
+    expect(formatTable(PERSIST, fmt({ numeric: true }), names)).toBe(
+      HEADER +
+        TITLE +
+        // fwmark 4294967295 - 0 is -1 as an int in ipvs_cmp_services: it sorts first
+        // (a mask without persistence is not shown: ipvsadm prints it inside the persistent branch)
+        'FWM  4294967295 wlc\n' +
+        'TCP  198.18.1.100:0 rr persistent 200\n' +
+        row('  -> 192.168.1.31:0', 15, 'Masq', 4, '1', 6, '0', 10, '0', 9) +
+        'TCP  198.18.1.100:80 sh (sh-port) persistent 360 mask 255.255.0.0\n' +
+        'UDP  198.18.1.100:53 rr persistent 60 mask 255.255.255.0\n' +
+        row('  -> 192.168.1.31:53', 14, 'Masq', 4, '1', 6, '0', 10, '0', 9) +
+        'FWM  3 rr persistent 600\n' +
+        row('  -> 192.168.1.41:0', 15, 'Masq', 4, '1', 6, '0', 10, '2', 9) +
+        row('  -> 192.168.1.42:0', 15, 'Masq', 4, '2', 6, '1', 10, '0', 9),
+    );
+  });
+
+  it('-L -n -f 3 (a single fwmark service) and without -n (FWM labels have no names)', () => {
+    const fwm = PERSIST.services[0]!;
+    expect(formatSingleService(fwm, fmt({ numeric: true }), names)).toBe(
+      TITLE +
+        'FWM  3 rr persistent 600\n' +
+        row('  -> 192.168.1.41:0', 15, 'Masq', 4, '1', 6, '0', 10, '2', 9) +
+        row('  -> 192.168.1.42:0', 15, 'Masq', 4, '2', 6, '1', 10, '0', 9),
+    );
+    expect(formatSingleService(fwm, fmt(), names).split('\n')[2]).toBe('FWM  3 rr persistent 600');
+  });
+
+  it('--thresholds: the default service line, then Uthreshold / Lthreshold per server', () => {
+    expect(formatSingleService(PERSIST.services[1]!, fmt({ numeric: true, thresholds: true }), names)).toBe(
+      row('Prot LocalAddress:Port', 12, 'Uthreshold Lthreshold ActiveConn InActConn', 1) +
+        '  -> RemoteAddress:Port\n' +
+        'TCP  198.18.1.100:0 rr persistent 200\n' +
+        row('  -> 192.168.1.31:0', 15, '100', 8, '50', 9, '0', 10, '0', 9),
+    );
+  });
+
+  it('--persistent-conn: PersistConn per server (templates it controls)', () => {
+    expect(formatSingleService(PERSIST.services[0]!, fmt({ numeric: true, persistentConn: true }), names)).toBe(
+      row('Prot LocalAddress:Port', 12, 'Weight', 4, 'PersistConn ActiveConn InActConn', 1) +
+        '  -> RemoteAddress:Port\n' +
+        'FWM  3 rr persistent 600\n' +
+        row('  -> 192.168.1.41:0', 15, '1', 9, '7', 11, '0', 10, '2', 9) +
+        row('  -> 192.168.1.42:0', 15, '2', 9, '4', 11, '1', 10, '0', 9),
+    );
+  });
+
+  it('-L -c: templates, IP for fwmark ones (virtual address = the mark), then the connections they control', () => {
+    const c = (extra: Partial<ConnectionSnapshot>): ConnectionSnapshot => ({
+      protocol: 'TCP',
+      expires: 359,
+      state: 'NONE',
+      af: 4,
+      caddr: '203.0.113.7',
+      cport: 0,
+      vaddr: '0.0.0.7',
+      vport: 0,
+      daddr: '192.168.1.41',
+      dport: 0,
+      template: true,
+      peName: '',
+      peData: '',
+      ...extra,
+    });
+    const conns = [
+      c({ protocol: 'IP' }),
+      c({ protocol: 'IP', state: 'ASSURED', expires: 61, caddr: '203.0.113.0', vaddr: '0.0.0.3' }),
+      c({ caddr: '203.0.113.0', vaddr: '10.0.0.2', vport: 443, daddr: '192.168.1.31', dport: 443 }),
+      c({ template: false, state: 'ESTABLISHED', expires: 899, cport: 40000, vaddr: '198.18.1.100', vport: 443, dport: 443 }),
+    ];
+    expect(formatConnections(conns, fmt({ numeric: true }), names)).toBe(
+      'IPVS connection entries\n' +
+        row('pro expire state', 7, 'source', 13, 'virtual', 12, 'destination') +
+        'IP  05:59  NONE        203.0.113.7:0      0.0.0.7:0          192.168.1.41:0\n' +
+        'IP  01:01  ASSURED     203.0.113.0:0      0.0.0.3:0          192.168.1.41:0\n' +
+        'TCP 05:59  NONE        203.0.113.0:0      10.0.0.2:443       192.168.1.31:443\n' +
+        'TCP 14:59  ESTABLISHED 203.0.113.7:40000  198.18.1.100:443   192.168.1.41:443\n',
+    );
+    // without -n: hosts are named; an IP template's ports have no service name (protocol 0)
+    const named = [c({ protocol: 'IP', caddr: '10.0.0.9', dport: 80 }), c({ caddr: '10.0.0.9', dport: 80 })];
+    expect(formatConnections(named, fmt(), names).split('\n').slice(2, 4)).toEqual([
+      'IP  05:59  NONE        web1.example:0     0.0.0.7:0          192.168.1.41:80',
+      'TCP 05:59  NONE        web1.example:0     0.0.0.7:0          192.168.1.41:http',
+    ]);
+  });
+});
+
+describe('mark rules (tapvs -L --marks)', () => {
+  const rule = (extra: Partial<MarkRule>): MarkRule => ({ af: 4, addr: '198.18.1.100', protocol: 6, ports: [], mark: 3, ...extra });
+
+  it('one rule in --add-mark syntax, always numeric', () => {
+    expect(markRuleText(rule({ ports: [[80, 80], [443, 443]] }))).toBe('-d 198.18.1.100 -p tcp --dports 80,443 --set-mark 3');
+    expect(markRuleText(rule({ ports: [[80, 80]] }))).toBe('-d 198.18.1.100 -p tcp --dport 80 --set-mark 3');
+    expect(markRuleText(rule({ protocol: 17, ports: [[5000, 5010]] }))).toBe('-d 198.18.1.100 -p udp --dport 5000:5010 --set-mark 3');
+    expect(markRuleText(rule({ ports: [[8000, 8080], [22, 22], [0, 65535]] }))).toBe(
+      '-d 198.18.1.100 -p tcp --dports 8000:8080,22,0:65535 --set-mark 3',
+    );
+    expect(markRuleText(rule({ protocol: 6 }))).toBe('-d 198.18.1.100 -p tcp --set-mark 3');
+    expect(markRuleText(rule({ protocol: 0, addr: '10.0.0.9', mark: 4294967295 }))).toBe('-d 10.0.0.9 --set-mark 4294967295');
+  });
+
+  it('the block: a title and one indented line per rule, in match order; empty without rules', () => {
+    expect(formatMarkRules([rule({ ports: [[80, 80], [443, 443]] }), rule({ addr: '198.18.1.101', protocol: 0, mark: 4 })])).toBe(
+      'Mark rules\n' + '  -d 198.18.1.100 -p tcp --dports 80,443 --set-mark 3\n' + '  -d 198.18.1.101 --set-mark 4\n',
+    );
+    expect(formatMarkRules([])).toBe('');
+  });
+
+  it('formatTable ignores them: plain -L stays ipvsadm’s', () => {
+    const t: TableSnapshot = { ...table([]), marks: [rule({})] };
+    expect(formatTable(t, fmt({ numeric: true }), names)).toBe(HEADER + TITLE);
   });
 });
 

@@ -31,11 +31,11 @@ function setup(cfg: ServiceConfig, rsPort = cfg.port, sysctls = new IpvsSysctls(
   const tuple = { saddr: 0, daddr: 0, sport: 0, dport: 0 };
   const connect = (caddr: string, cport: number, vport: number, now: number, protocol = cfg.protocol): number =>
     schedulePersistent(tracker, svc, protocol, parseIpv4(caddr), cport, VIP, vport, now, () => svc.scheduler.schedule(svc.dests, services.dests, tuple));
-  const rsOf = (id: number): string => ({ [parseIpv4('198.18.2.11')]: 'rs1', [parseIpv4('198.18.2.12')]: 'rs2' })[tracker.table.daddr[id]] ?? '?';
+  const rsOf = (id: number): string => ({ [parseIpv4('198.18.2.11')]: 'rs1', [parseIpv4('198.18.2.12')]: 'rs2' })[tracker.table.daddrOf(id)] ?? '?';
   const templates = (): number[] => {
     const out: number[] = [];
     tracker.table.forEach((i) => {
-      if (tracker.table.flags[i] & CONN_F_TEMPLATE) out.push(i);
+      if (tracker.table.flagsOf(i) & CONN_F_TEMPLATE) out.push(i);
     });
     return out;
   };
@@ -50,9 +50,9 @@ describe('persistence (-p)', () => {
     // Another client gets the next real server in rr order.
     expect(s.rsOf(s.connect('198.18.1.3', 1000, 80, 3))).toBe('rs1');
     const t = s.tracker.table;
-    const ct = s.templates().find((i) => t.caddr[i] === parseIpv4('198.18.1.2'))!;
+    const ct = s.templates().find((i) => t.caddrOf(i) === parseIpv4('198.18.1.2'))!;
     // <TCP, 198.18.1.2, 0, VIP, 80> -> RS:80
-    expect([t.protocol[ct], t.caddr[ct], t.cport[ct], t.vaddr[ct], t.vport[ct], t.dport[ct]]).toEqual([TCP, parseIpv4('198.18.1.2'), 0, VIP, 80, 80]);
+    expect([t.protocolOf(ct), t.caddrOf(ct), t.cportOf(ct), t.vaddrOf(ct), t.vportOf(ct), t.dportOf(ct)]).toEqual([TCP, parseIpv4('198.18.1.2'), 0, VIP, 80, 80]);
     expect(t.nControl[ct]).toBe(3);
     expect(s.services.dests.persistConns[s.svc.dests[0]]).toBe(1);
   });
@@ -62,7 +62,7 @@ describe('persistence (-p)', () => {
     expect(s.rsOf(s.connect('198.18.1.2', 1000, 80, 0))).toBe('rs2');
     expect(s.rsOf(s.connect('198.18.1.77', 1000, 80, 0))).toBe('rs2');
     expect(s.rsOf(s.connect('198.18.9.1', 1000, 80, 0))).toBe('rs1');
-    expect(s.templates().map((i) => s.tracker.table.caddr[i]).sort()).toEqual([parseIpv4('198.18.1.0'), parseIpv4('198.18.9.0')]);
+    expect(s.templates().map((i) => s.tracker.table.caddrOf(i)).sort()).toEqual([parseIpv4('198.18.1.0'), parseIpv4('198.18.9.0')]);
   });
 
   it('PCC: a port-0 service sends every port of the VIP to the same real server, keeping the port', () => {
@@ -70,10 +70,10 @@ describe('persistence (-p)', () => {
     const web = s.connect('198.18.1.2', 1000, 80, 0);
     const ssh = s.connect('198.18.1.2', 1001, 22, 0);
     expect(s.rsOf(web)).toBe(s.rsOf(ssh));
-    expect(s.tracker.table.dport[web]).toBe(80);
-    expect(s.tracker.table.dport[ssh]).toBe(22);
+    expect(s.tracker.table.dportOf(web)).toBe(80);
+    expect(s.tracker.table.dportOf(ssh)).toBe(22);
     const [ct] = s.templates();
-    expect([s.tracker.table.vport[ct], s.tracker.table.dport[ct]]).toEqual([0, 0]);
+    expect([s.tracker.table.vportOf(ct), s.tracker.table.dportOf(ct)]).toEqual([0, 0]);
   });
 
   it('fwmark templates are <IPPROTO_IP, snet, 0, mark, 0> and cover every port and protocol of the mark', () => {
@@ -84,7 +84,7 @@ describe('persistence (-p)', () => {
     expect(s.rsOf(http)).toBe(s.rsOf(https));
     const [ct] = s.templates();
     const t = s.tracker.table;
-    expect([t.protocol[ct], t.vaddr[ct], t.vport[ct], t.dport[ct]]).toEqual([0, 3, 0, 0]);
+    expect([t.protocolOf(ct), t.vaddrOf(ct), t.vportOf(ct), t.dportOf(ct)]).toEqual([0, 3, 0, 0]);
     expect(t.remainingSeconds(ct, 0)).toBe(600);
   });
 
@@ -96,7 +96,7 @@ describe('persistence (-p)', () => {
     s.tracker.transition(c1, DIR_INPUT, SYN, 0);
     s.tracker.transition(c1, DIR_OUTPUT, SYN | ACK, 0);
     s.tracker.transition(c1, DIR_INPUT, ACK, 0); // ESTABLISHED: 900 s
-    expect(t.state[ct]).toBe(TEMPLATE_ASSURED);
+    expect(t.stateOf(ct)).toBe(TEMPLATE_ASSURED);
     // Packets of the existing connection do not touch the template.
     s.tracker.transition(c1, DIR_INPUT, ACK, 8_000);
     expect(t.remainingSeconds(ct, 8_000)).toBe(2);
@@ -127,7 +127,7 @@ describe('persistence (-p)', () => {
     expect(s.services.deleteDest(s.svc.config, { af: 4, addr: '198.18.2.12', port: 80 })).toBeNull();
     expect(s.rsOf(s.connect('198.18.1.2', 1001, 80, 1))).toBe('rs1');
     const t = s.tracker.table;
-    const old = s.templates().find((i) => t.vport[i] === 0xffff);
+    const old = s.templates().find((i) => t.vportOf(i) === 0xffff);
     expect(old).toBeDefined(); // left to expire, never matched again
   });
 
@@ -156,9 +156,9 @@ describe('persistence (-p)', () => {
     const s = setup(service(53, { protocol: UDP }));
     const c = s.connect('198.18.1.2', 5000, 53, 0);
     const [ct] = s.templates();
-    expect(s.tracker.table.state[ct]).toBe(TEMPLATE_NONE);
+    expect(s.tracker.table.stateOf(ct)).toBe(TEMPLATE_NONE);
     s.tracker.transition(c, DIR_OUTPUT, 0, 1);
-    expect(s.tracker.table.state[ct]).toBe(TEMPLATE_ASSURED);
+    expect(s.tracker.table.stateOf(ct)).toBe(TEMPLATE_ASSURED);
   });
 });
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { FileNameDatabase } from '../../src/cli/address-port.js';
 import { parseIpvsadmArgs } from '../../src/cli/ipvsadm-options.js';
 import { compareDestinations, compareServices, ipvsSort } from '../../src/control/listing.js';
-import type { DestinationSnapshot, ServiceSnapshot, TableSnapshot } from '../../src/control/model.js';
+import type { DestinationSnapshot, MarkRule, ServiceSnapshot, TableSnapshot } from '../../src/control/model.js';
 import type { Command } from '../../src/control/protocol.js';
 import { formatSave, tokenizeRestoreInput } from '../../src/control/save-format.js';
 
@@ -100,6 +100,36 @@ const FULL_TABLE = table([
   }),
 ]);
 
+/** What the daemon supports now: persistence (-p, -M), IPv4 fwmark services, thresholds, -b; mark rules. */
+const MARKS: MarkRule[] = [
+  { af: 4, addr: '198.18.1.100', protocol: 6, ports: [[80, 80], [443, 443]], mark: 3 },
+  { af: 4, addr: '198.18.1.100', protocol: 17, ports: [[53, 53]], mark: 5 },
+  { af: 4, addr: '198.18.1.101', protocol: 0, ports: [], mark: 3 },
+  { af: 4, addr: '10.0.0.9', protocol: 6, ports: [[1000, 2000], [8080, 8080]], mark: 5 },
+];
+
+const PERSIST_TABLE: TableSnapshot = {
+  ...table([
+    service(
+      6,
+      '0.0.0.0',
+      0,
+      [dest('192.168.1.42', 0, { weight: 2, uThreshold: 100, lThreshold: 50 }), dest('192.168.1.41', 0)],
+      { fwmark: 3, scheduler: 'rr', flags: 0x1, timeout: 600 },
+    ),
+    service(6, '198.18.1.100', 80, [], { scheduler: 'sh', flags: 0x1 | 0x8 | 0x10, timeout: 360 }),
+    service(6, '198.18.1.100', 0, [dest('192.168.1.31', 0, { uThreshold: 10 })], {
+      scheduler: 'rr',
+      flags: 0x1,
+      timeout: 200,
+      netmask: '255.255.255.0',
+    }),
+    service(17, '198.18.1.100', 53, [dest('192.168.1.31', 53)], { netmask: '255.255.0.0' }),
+    service(6, '0.0.0.0', 0, [], { fwmark: 5, scheduler: 'mh', flags: 0x10 }),
+  ]),
+  marks: MARKS,
+};
+
 describe('-S', () => {
   it('-S -n: rules in listing order; thresholds are not saved', () => {
     expect(formatSave(NAT_TABLE, true, names)).toBe(
@@ -149,6 +179,34 @@ describe('-S', () => {
     expect(formatSave(t, true, names)).toBe('-A -t 10.0.0.1:80 -s wlc\n');
   });
 
+  it('mark rules first (in match order, always numeric), then persistence, -M (persistent only), -b, fwmark services', () => {
+    const expected =
+      '--add-mark -d 198.18.1.100 -p tcp --dports 80,443 --set-mark 3\n' +
+      '--add-mark -d 198.18.1.100 -p udp --dport 53 --set-mark 5\n' +
+      '--add-mark -d 198.18.1.101 --set-mark 3\n' +
+      '--add-mark -d 10.0.0.9 -p tcp --dports 1000:2000,8080 --set-mark 5\n' +
+      '-A -t 198.18.1.100:0 -s rr -p 200 -M 255.255.255.0\n' +
+      '-a -t 198.18.1.100:0 -r 192.168.1.31:0 -m -w 1\n' +
+      '-A -t 198.18.1.100:80 -s sh -p 360 -b sh-fallback,sh-port\n' +
+      '-A -u 198.18.1.100:53 -s wlc\n' +
+      '-a -u 198.18.1.100:53 -r 192.168.1.31:53 -m -w 1\n' +
+      '-A -f 3 -s rr -p 600\n' +
+      '-a -f 3 -r 192.168.1.41:0 -m -w 1\n' +
+      '-a -f 3 -r 192.168.1.42:0 -m -w 2\n' +
+      '-A -f 5 -s mh -b mh-port\n';
+    expect(formatSave(PERSIST_TABLE, true, names)).toBe(expected);
+    // without -n only the service/server names change; mark rules stay numeric
+    const t: TableSnapshot = { ...table([service(6, '10.0.0.9', 80, [], { flags: 1, timeout: 60 })]), marks: [MARKS[3]!] };
+    expect(formatSave(t, false, names)).toBe(
+      '--add-mark -d 10.0.0.9 -p tcp --dports 1000:2000,8080 --set-mark 5\n-A -t web1.example:http -s wlc -p 60\n',
+    );
+  });
+
+  it('mark rules without services, and a daemon that reports none', () => {
+    expect(formatSave({ ...table([]), marks: [MARKS[2]!] }, true, names)).toBe('--add-mark -d 198.18.1.101 --set-mark 3\n');
+    expect(formatSave({ ...table([]), marks: [] }, true, names)).toBe('');
+  });
+
   it('an empty table saves nothing', () => {
     expect(formatSave(table([]), true, names)).toBe('');
   });
@@ -182,12 +240,14 @@ describe('-R tokeniser (config_stream_read)', () => {
 
 /** The commands that build `t`, in ipvsadm's save order, as the parser must produce them. */
 function commandsFor(t: TableSnapshot): Command[] {
-  const commands: Command[] = [];
+  const commands: Command[] = (t.marks ?? []).map((rule) => ({ op: 'add-mark', rule }));
   for (const s of ipvsSort(t.services, compareServices)) {
     const key = { af: s.af, protocol: s.protocol, addr: s.addr, port: s.port, fwmark: s.fwmark };
+    // -M is saved for persistent services only; otherwise -R gives the default mask
+    const netmask = s.flags & 0x1 ? s.netmask : s.af === 6 ? '128' : '255.255.255.255';
     commands.push({
       op: 'add-service',
-      service: { ...key, scheduler: s.scheduler, flags: s.flags, timeout: s.timeout, netmask: s.netmask, pe: s.pe },
+      service: { ...key, scheduler: s.scheduler, flags: s.flags, timeout: s.timeout, netmask, pe: s.pe },
     });
     for (const d of ipvsSort(s.dests, compareDestinations)) {
       commands.push({
@@ -230,6 +290,22 @@ describe('-S then -R gives back the same commands', () => {
     expect(restore(formatSave(t, false, names), false)).toEqual(commandsFor(t));
   });
 
+  it('persistence, fwmark services, scheduler flags and mark rules, with today’s restrictions', () => {
+    expect(restore(formatSave(PERSIST_TABLE, true, names), false)).toEqual(commandsFor(PERSIST_TABLE));
+    expect(restore(formatSave(PERSIST_TABLE, false, names), false)).toEqual(commandsFor(PERSIST_TABLE));
+  });
+
+  it('mark rules through every port form come back equal (one-port ranges as the port)', () => {
+    const marks: MarkRule[] = [
+      { af: 4, addr: '10.0.0.1', protocol: 17, ports: [[0, 65535]], mark: 1 },
+      { af: 4, addr: '10.0.0.1', protocol: 6, ports: [[443, 443], [80, 80], [0, 1023], [1024, 65535], [7, 7]], mark: 4294967295 },
+      { af: 4, addr: '10.0.0.2', protocol: 6, ports: [], mark: 2 },
+      { af: 4, addr: '10.0.0.2', protocol: 0, ports: [], mark: 2 },
+    ];
+    const t: TableSnapshot = { ...table([]), marks };
+    expect(restore(formatSave(t, true, names), false)).toEqual(commandsFor(t));
+  });
+
   it('every savable feature, with no feature refused', () => {
     const expected = commandsFor(FULL_TABLE).map((c) =>
       // Local is saved as -g and comes back as Route
@@ -238,12 +314,12 @@ describe('-S then -R gives back the same commands', () => {
     expect(restore(formatSave(FULL_TABLE, true, names), true)).toEqual(expected);
   });
 
-  it('with today’s restrictions the full table is refused on its first line', () => {
+  it('with today’s restrictions the full table is refused on its first line (--pe)', () => {
     const first = tokenizeRestoreInput(formatSave(FULL_TABLE, true, names))[0]!;
     const parsed = parseIpvsadmArgs(first.args, { names });
     expect(parsed).toEqual({
       ok: false,
-      failure: { message: '-p (persistent service) is not supported yet', exitCode: 2, prefixed: true },
+      failure: { message: '--pe (persistence engine) is not supported yet', exitCode: 2, prefixed: true },
     });
   });
 });

@@ -33,6 +33,7 @@ const W_DEST = 6; // int32
 const W_NEXT = 7; // int32: hash chain
 const STRIDE = 8;
 const META_TEMPLATE = 0x1000 << 8;
+const META_ONE_PACKET = 0x2000 << 8;
 
 /** Milliseconds per wheel tick. */
 export const TICK_MS = 250;
@@ -169,14 +170,22 @@ export class ConnectionTable {
 
   // ---- lookups -------------------------------------------------------------------------------------
 
-  /** Client→VIP lookup (kernel ip_vs_conn_in_get), templates excluded. */
+  /**
+   * Client→VIP lookup (kernel ip_vs_conn_in_get). Templates are excluded, and so are one-packet entries:
+   * the kernel frees those after their one packet, so the next datagram is scheduled anew.
+   */
   lookupIn(protocol: number, caddr: number, cport: number, vaddr: number, vport: number): number {
     const h = this.hot, hi = this.hotI;
     const ports = ((cport << 16) | vport) >>> 0;
     let i = this.buckets[this.hash(protocol, caddr, cport)];
     while (i >= 0) {
       const o = i * STRIDE;
-      if (h[o + W_CADDR] === caddr && h[o + W_PORTS] === ports && h[o + W_VADDR] === vaddr && (h[o + W_META] & (0xff | META_TEMPLATE)) === protocol)
+      if (
+        h[o + W_CADDR] === caddr &&
+        h[o + W_PORTS] === ports &&
+        h[o + W_VADDR] === vaddr &&
+        (h[o + W_META] & (0xff | META_TEMPLATE | META_ONE_PACKET)) === protocol
+      )
         return i;
       i = hi[o + W_NEXT];
     }

@@ -6,7 +6,7 @@
  */
 import { DEST_F_AVAILABLE, DEST_F_OVERLOAD, type DestinationTable } from '../dataplane/destination-table.js';
 import { ForwardMethod, IPPROTO_TCP } from '../control/model.js';
-import { CONN_F_INACTIVE, CONN_F_NOOUTPUT, CONN_F_TEMPLATE } from './connection-flags.js';
+import { CONN_F_INACTIVE, CONN_F_NOOUTPUT, CONN_F_ONE_PACKET, CONN_F_TEMPLATE } from './connection-flags.js';
 import { IpvsSysctls } from '../control/sysctls.js';
 import { ConnectionTable } from './connection-table.js';
 import { DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, isActiveTcpState, nextTcpState, TCP_S_CLOSE, TCP_S_ESTABLISHED, TCP_S_TIME_WAIT } from './tcp-state.js';
@@ -51,12 +51,14 @@ export class ConnectionTracker {
     dest: number,
     now: number,
     dport = this.dests.port[dest] || vport,
+    onePacket = false,
   ): number {
     const d = this.dests;
     const forward = d.forward[dest];
     // A new connection gets the destination's conn_flags: always INACTIVE, NOOUTPUT unless masquerading.
     let flags = forward | CONN_F_INACTIVE;
     if (forward !== ForwardMethod.Masq) flags |= CONN_F_NOOUTPUT;
+    if (onePacket) flags |= CONN_F_ONE_PACKET;
     const t = this.table;
     const id = t.insert(protocol, caddr, cport, vaddr, vport, d.addr[dest], dport, flags, INITIAL_TIMEOUT_MS, now);
     if (id < 0) {
@@ -64,6 +66,11 @@ export class ConnectionTracker {
       return -1;
     }
     t.setDest(id, dest);
+    if (onePacket) {
+      // Kernel: bound, used for one packet and expired at once, so the counts end where they started.
+      d.onePacketConns[dest]++;
+      return id;
+    }
     d.inactConns[dest]++;
     // Kernel ip_vs_bind_dest: trip the upper threshold.
     const u = d.uThreshold[dest];
@@ -193,7 +200,11 @@ export class ConnectionTracker {
   private unbind(id: number): void {
     const t = this.table, d = this.dests, dest = t.destOf(id);
     const flags = t.flagsOf(id);
-    if (dest >= 0) {
+    if (dest >= 0 && (flags & CONN_F_ONE_PACKET) !== 0) {
+      d.onePacketConns[dest]--;
+      t.setDest(id, -1);
+      if (d.references(dest) === 0) this.onDestinationUnreferenced?.(dest);
+    } else if (dest >= 0) {
       if (flags & CONN_F_TEMPLATE) d.persistConns[dest]--;
       else if (flags & CONN_F_INACTIVE) d.inactConns[dest]--;
       else d.activeConns[dest]--;

@@ -13,6 +13,7 @@
  * its timeout from then on); a template whose real server is gone is made unmatchable and left to expire.
  */
 import type { VirtualService } from '../control/service-table.js';
+import { SVC_F_ONEPACKET } from '../control/model.js';
 import type { ConnectionTracker } from './connection-tracker.js';
 
 export const PERSIST_NO_DESTINATION = -1;
@@ -58,7 +59,8 @@ export function schedulePersistent(
   // The connection goes to the template's real server; to its port when the packet came to the service
   // port, else to the packet's own port (port-0 and fwmark services keep the client's port).
   const dport = vport === svcPort && d.port[dest] !== 0 ? d.port[dest] : vport;
-  const id = tracker.create(protocol, caddr, cport, vaddr, vport, dest, now, dport);
+  const onePacket = (svc.config.flags & SVC_F_ONEPACKET) !== 0 && protocol === 17;
+  const id = tracker.create(protocol, caddr, cport, vaddr, vport, dest, now, dport, onePacket);
   if (id < 0) return PERSIST_TABLE_FULL;
   tracker.controlBy(id, ct);
   return id;

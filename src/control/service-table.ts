@@ -340,8 +340,9 @@ export class ServiceTable {
     if (cfg.af !== 4) return { errno: 'EAFNOSUPPORT', message: 'IPv6 services are not supported yet' };
     if (cfg.protocol !== IPPROTO_TCP && cfg.protocol !== IPPROTO_UDP)
       return { errno: 'EINVAL', message: 'only TCP and UDP services are supported' };
-    if (cfg.flags & SVC_F_ONEPACKET || cfg.pe !== '')
-      return { errno: 'EINVAL', message: 'one-packet scheduling and persistence engines are not supported yet' };
+    if (cfg.pe !== '') return { errno: 'EINVAL', message: 'persistence engines (--pe) are not supported yet' };
+    // ipvsadm: one-packet scheduling only for UDP and fwmark services.
+    if (cfg.flags & SVC_F_ONEPACKET && cfg.protocol !== IPPROTO_UDP && cfg.fwmark === 0) return { errno: 'EINVAL' };
     // Kernel: port zero only makes sense for persistent services (and fwmark services have no port).
     if (cfg.fwmark === 0 && cfg.port === 0 && (cfg.flags & SVC_F_PERSISTENT) === 0)
       return { errno: 'EINVAL', message: 'port zero is only supported in persistent services' };

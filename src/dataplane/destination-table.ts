@@ -19,6 +19,11 @@ export class DestinationTable {
   activeConns: Int32Array;
   inactConns: Int32Array;
   persistConns: Int32Array;
+  /**
+   * One-packet (--ops) entries kept only so that replies can be translated: not shown in listings
+   * (the kernel frees such connections at once), but they keep the destination id alive.
+   */
+  onePacketConns: Int32Array;
   flags: Uint8Array;
   /** IPv4 address as an unsigned 32-bit host-order integer, and the port. */
   addr: Uint32Array;
@@ -42,6 +47,7 @@ export class DestinationTable {
     this.activeConns = new Int32Array(capacity);
     this.inactConns = new Int32Array(capacity);
     this.persistConns = new Int32Array(capacity);
+    this.onePacketConns = new Int32Array(capacity);
     this.flags = new Uint8Array(capacity);
     this.addr = new Uint32Array(capacity);
     this.port = new Uint16Array(capacity);
@@ -66,6 +72,7 @@ export class DestinationTable {
     this.activeConns[id] = 0;
     this.inactConns[id] = 0;
     this.persistConns[id] = 0;
+    this.onePacketConns[id] = 0;
     this.flags[id] = 0;
     this.addr[id] = 0;
     this.port[id] = 0;
@@ -96,7 +103,7 @@ export class DestinationTable {
 
   /** Connections still bound to this destination (active + inactive + templates). */
   references(id: number): number {
-    return this.activeConns[id] + this.inactConns[id] + this.persistConns[id];
+    return this.activeConns[id] + this.inactConns[id] + this.persistConns[id] + this.onePacketConns[id];
   }
 
   private grow(capacity: number): void {
@@ -113,6 +120,7 @@ export class DestinationTable {
     this.activeConns = g(this.activeConns);
     this.inactConns = g(this.inactConns);
     this.persistConns = g(this.persistConns);
+    this.onePacketConns = g(this.onePacketConns);
     this.flags = g(this.flags);
     this.addr = g(this.addr);
     this.port = g(this.port);

@@ -5,6 +5,7 @@
  * One call per batch; frames are rewritten in place in their receive slot; nothing is allocated per frame.
  */
 import type { ServiceTable, VirtualService } from '../control/service-table.js';
+import { SVC_F_ONEPACKET } from '../control/model.js';
 import { PERSIST_NO_DESTINATION, PERSIST_TABLE_FULL, schedulePersistent } from '../conntrack/persistence.js';
 import { CONN_F_FWD_MASK } from '../conntrack/connection-flags.js';
 import type { ConnectionTracker } from '../conntrack/connection-tracker.js';
@@ -213,7 +214,9 @@ export class Pipeline {
         cid = schedulePersistent(tracker, svc, proto, src, sport, dst, dport, this.now, this.pickForScheduling);
       } else {
         const dest = svc.scheduler.schedule(svc.dests, dests, t);
-        cid = dest < 0 ? PERSIST_NO_DESTINATION : tracker.create(proto, src, sport, dst, dport, dest, this.now);
+        // One-packet scheduling (--ops): UDP datagrams of the service are scheduled one by one.
+        const onePacket = (svc.config.flags & SVC_F_ONEPACKET) !== 0 && proto === IPPROTO_UDP;
+        cid = dest < 0 ? PERSIST_NO_DESTINATION : tracker.create(proto, src, sport, dst, dport, dest, this.now, undefined, onePacket);
         if (dest >= 0 && cid < 0) cid = PERSIST_TABLE_FULL;
       }
       if (cid === PERSIST_NO_DESTINATION) {

@@ -89,6 +89,38 @@ describe.skipIf(SKIP_REASON !== null)('persistence, fwmark, quiescing and thresh
     expect(await tapvsOk(lab(), ['-S', '-n'])).toBe(saved);
   });
 
+  it('--ops schedules every UDP datagram on its own, and replies still come back from the VIP', async () => {
+    await tapvsOk(lab(), ['-A', '-u', `${VIP}:9000`, '-s', 'rr', '-o']);
+    await tapvsOk(lab(), ['-a', '-u', `${VIP}:9000`, '-r', `${RS1}:9000`, '-m']);
+    await tapvsOk(lab(), ['-a', '-u', `${VIP}:9000`, '-r', `${RS2}:9000`, '-m']);
+    // One socket (one source port): without --ops all four datagrams would be one connection.
+    const res = await lab().client<Served[]>(['udp', `${VIP}:9000`, '--count', '4']);
+    expect(servers(res)).toEqual(['rs2', 'rs1', 'rs2', 'rs1']);
+    for (const r of res) expect(r.from).toBe(`${VIP}:9000`);
+    const list = await tapvsOk(lab(), ['-L', '-n']);
+    expect(list).toContain(`UDP  ${VIP}:9000 rr ops\n`);
+    expect(list).toContain(`  -> ${`${RS1}:9000`.padEnd(28)} Masq    1      0          0         \n`); // counted nowhere, as in the kernel
+    const stats = await tapvsOk(lab(), ['-L', '-n', '--stats', '--exact']);
+    expect(Number(stats.split('\n').find((l) => l.startsWith('UDP'))!.trim().split(/\s+/)[2])).toBe(4);
+  });
+
+  it('source/destination hashing schedulers keep one client on one real server (sh, mh, dh), sh-port spreads ports', async () => {
+    for (const sched of ['sh', 'mh', 'dh']) {
+      await tapvsOk(lab(), ['-C']);
+      await tapvsOk(lab(), ['-A', '-t', `${VIP}:80`, '-s', sched]);
+      await tapvsOk(lab(), ['-a', '-t', `${VIP}:80`, '-r', `${RS1}:80`, '-m']);
+      await tapvsOk(lab(), ['-a', '-t', `${VIP}:80`, '-r', `${RS2}:80`, '-m']);
+      const res = servers(await lab().client<Served[]>(['http', `${VIP}:80`, '--count', '6']));
+      expect(res.every((r) => r.startsWith('rs')), `${sched}: ${res}`).toBe(true);
+      expect(new Set(res).size, `${sched}: ${res}`).toBe(1);
+    }
+    // With sh-port the client's source port is part of the key: many connections reach both servers.
+    await tapvsOk(lab(), ['-E', '-t', `${VIP}:80`, '-s', 'sh', '-b', 'sh-port']);
+    expect(await tapvsOk(lab(), ['-L', '-n'])).toContain(`TCP  ${VIP}:80 sh (sh-port)\n`);
+    const spread = servers(await lab().client<Served[]>(['http', `${VIP}:80`, '--count', '24']));
+    expect(new Set(spread)).toEqual(new Set(['rs1', 'rs2']));
+  });
+
   it('-w 0 quiesces: no new connections, while open ones keep working', async () => {
     await tapvsOk(lab(), ['-A', '-t', `${VIP}:80`, '-s', 'rr']);
     await tapvsOk(lab(), ['-a', '-t', `${VIP}:80`, '-r', `${RS1}:80`, '-m']);

@@ -17,6 +17,7 @@ import { formatIpv4, Ipv4View, parseIpv4 } from '../../src/dataplane/wire/ipv4.j
 import { TcpView, TCP_ACK, TCP_SYN } from '../../src/dataplane/wire/tcp.js';
 import { ForwardMethod } from '../../src/control/model.js';
 import { DROP_REASON_NAMES } from '../../src/dataplane/drops.js';
+import { IpvsSysctls } from '../../src/control/sysctls.js';
 
 const SLOT = 2048;
 const DIRECTOR_MAC = Uint8Array.from([2, 0, 0, 0, 0, 0xfe]);
@@ -42,11 +43,11 @@ class RecordingTap {
   }
 }
 
-function director(opts: { knownRs?: boolean } = {}) {
+function director(opts: { knownRs?: boolean; sysctls?: IpvsSysctls } = {}) {
   const tap = new RecordingTap();
   const tx = new TxBatch(tap as unknown as Tap);
   const services = new ServiceTable();
-  const tracker = new ConnectionTracker(services.dests, 1000, 0);
+  const tracker = new ConnectionTracker(services.dests, 1000, 0, opts.sysctls ?? new IpvsSysctls());
   tracker.onDestinationUnreferenced = (d) => services.releaseIfUnreferenced(d);
   const routes = new RoutingTable([
     { addr: parseIpv4('198.18.1.1'), prefix: 24 },
@@ -72,7 +73,10 @@ function director(opts: { knownRs?: boolean } = {}) {
       services.addDest(svc, { af: 4, addr: RIP, port: 8080, forward: ForwardMethod.Masq, weight: 1, uThreshold: 0, lThreshold: 0, tunType: 0, tunPort: 0, tunFlags: 0 }),
     ).toBeNull();
   };
-  return { pipeline, services, tracker, feed, addRs };
+  const deleteRs = (): void => {
+    expect(services.deleteDest(svc, { af: 4, addr: RIP, port: 8080 })).toBeNull();
+  };
+  return { pipeline, services, tracker, feed, addRs, deleteRs };
 }
 
 function tcpFrame(dstMac: Uint8Array, srcMac: Uint8Array, src: string, sport: number, dst: string, dport: number, flags: number, payload = 0): Uint8Array {
@@ -190,6 +194,28 @@ describe('Pipeline (NAT)', () => {
     expect(t.seq).toBe(5000); // seq = the segment's ack
     expect(l4Valid(rst)).toBe(true);
     expect(d.tracker.table.count).toBe(0);
+  });
+
+  it('expire_nodest_conn: packets of a deleted real server are dropped by default, rescheduled with 1', () => {
+    for (const mode of [0, 1]) {
+      const sysctls = new IpvsSysctls();
+      sysctls.set(`expire_nodest_conn=${mode}`);
+      const d = director({ sysctls });
+      d.addRs();
+      expect(d.feed(tcpFrame(DIRECTOR_MAC, CLIENT_MAC, CIP, 41000, VIP, 80, TCP_SYN))).toHaveLength(1);
+      d.deleteRs();
+      const out = d.feed(tcpFrame(DIRECTOR_MAC, CLIENT_MAC, CIP, 41000, VIP, 80, TCP_ACK));
+      if (mode === 0) {
+        expect(out).toHaveLength(0);
+        expect(d.pipeline.drops.snapshot()['destination-unavailable']).toBe(1);
+        expect(d.tracker.table.count).toBe(1); // kept until it times out
+      } else {
+        // The connection is expired; the ACK cannot open a new one, so the director's stack resets it.
+        expect(out).toHaveLength(1);
+        expect(new TcpView().at(out[0], 34).flags & 0x04).toBe(0x04);
+        expect(d.tracker.table.count).toBe(0);
+      }
+    }
   });
 
   it('counts every hostile frame as handled or dropped and never throws', () => {

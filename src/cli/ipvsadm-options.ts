@@ -110,7 +110,6 @@ export const NOT_SUPPORTED_YET: readonly PendingFeature[] = [
   'tun-info',
   'ipv6',
   'pe',
-  'gatewaying',
   'ipip',
   'tunnel-options',
 ];

@@ -361,8 +361,8 @@ export class ServiceTable {
     const first = a >>> 24;
     // Kernel: the address must be unicast (not 0/8, multicast, broadcast).
     if (first === 0 || first >= 224 || first === 127) return { errno: 'EINVAL' };
-    if (cfg.forward !== ForwardMethod.Masq)
-      return { errno: 'EINVAL', message: 'only masquerading (-m) is supported yet' };
+    if (cfg.forward !== ForwardMethod.Masq && cfg.forward !== ForwardMethod.Route)
+      return { errno: 'EINVAL', message: 'only masquerading (-m) and direct routing (-g) are supported yet' };
     return null;
   }
 

@@ -5,7 +5,7 @@
  * One call per batch; frames are rewritten in place in their receive slot; nothing is allocated per frame.
  */
 import type { ServiceTable, VirtualService } from '../control/service-table.js';
-import { SVC_F_ONEPACKET } from '../control/model.js';
+import { ForwardMethod, SVC_F_ONEPACKET } from '../control/model.js';
 import { PERSIST_NO_DESTINATION, PERSIST_TABLE_FULL, schedulePersistent } from '../conntrack/persistence.js';
 import { CONN_F_FWD_MASK } from '../conntrack/connection-flags.js';
 import type { ConnectionTracker } from '../conntrack/connection-tracker.js';
@@ -244,9 +244,11 @@ export class Pipeline {
       this.host.icmpError(buf, off, ICMP_TIME_EXCEEDED, 0, this.routes.sourceFor(src));
       return this.drop(D.DROP_TTL_EXCEEDED);
     }
-    // Forwarding method: only masquerading exists so far.
-    if ((conns.flagsOf(cid) & CONN_F_FWD_MASK) !== 0) return this.drop(D.DROP_UNSUPPORTED);
-    rewriteNatInbound(ip, l4Off, conns.daddrOf(cid), conns.dportOf(cid));
+    // The connection's forwarding method (kernel cp->packet_xmit).
+    const method = conns.flagsOf(cid) & CONN_F_FWD_MASK;
+    if (method === ForwardMethod.Masq) rewriteNatInbound(ip, l4Off, conns.daddrOf(cid), conns.dportOf(cid));
+    else if (method !== ForwardMethod.Route) return this.drop(D.DROP_UNSUPPORTED);
+    // Route (DR): the packet keeps CIP -> VIP; only the next hop (the real server's MAC) changes.
     ip.decrementTtl();
     this.forwardedIn++;
     const hop = this.routes.nextHop(conns.daddrOf(cid));

@@ -3,6 +3,10 @@
  * echo service that does the same. Runs inside a real-server namespace.
  *
  *   node real-server.js --name rs1 --address 198.18.2.11 [--http-port 80] [--udp-port 9000]
+ *                       [--udp-address ADDR] [--no-http]
+ *
+ * The UDP socket is bound to --address (or --udp-address, e.g. the VIP for direct routing), so replies
+ * leave from the address the request came to.
  */
 import dgram from 'node:dgram';
 import http from 'node:http';
@@ -16,6 +20,8 @@ const name = opt('--name', 'rs');
 const address = opt('--address', '0.0.0.0');
 const httpPort = Number(opt('--http-port', '80'));
 const udpPort = Number(opt('--udp-port', '9000'));
+const udpAddress = opt('--udp-address', address);
+const withHttp = !args.includes('--no-http');
 
 const server = http.createServer((req, res) => {
   const body = JSON.stringify({ server: name, address, peer: req.socket.remoteAddress, peerPort: req.socket.remotePort, path: req.url }) + '\n';
@@ -40,10 +46,11 @@ udp.on('message', (msg, rinfo) => {
 
 let ready = 0;
 const listening = (): void => {
-  if (++ready === 2) process.stdout.write(`${name} listening http ${address}:${httpPort} udp ${address}:${udpPort}\n`);
+  if (++ready === 2) process.stdout.write(`${name} listening http ${withHttp ? httpPort : '-'} udp ${udpAddress}:${udpPort}\n`);
 };
-server.listen(httpPort, '0.0.0.0', listening);
-udp.bind(udpPort, address, listening);
+if (withHttp) server.listen(httpPort, '0.0.0.0', listening);
+else ready++;
+udp.bind(udpPort, udpAddress, listening);
 for (const s of ['SIGTERM', 'SIGINT'] as const)
   process.on(s, () => {
     server.close();

@@ -27,6 +27,7 @@ export const LAB_BRIDGE = 'br0';
 /** Real server i (0-based) has this address. */
 export const labRealServer = (i: number): string => `198.18.2.${11 + i}`;
 export const LAB_UDP_PORT = 9000;
+export const LAB_CLIENT_SUBNET = '198.18.1.0/24';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The package root (this file is dist/src/lab/topology.js or src/lab/topology.ts). */
@@ -127,6 +128,20 @@ export class LabTopology {
     await waitFor(`real server rs${i + 1}`, () => p.output().includes('listening') || p.child.exitCode !== null, 10_000);
     if (p.child.exitCode !== null) throw new Error(`real server exited: ${p.output()}`);
     return p;
+  }
+
+  /**
+   * Prepare real server i for direct routing (and tunnelling) as seed 003 does: the VIP on lo, ARP for it
+   * suppressed (arp_ignore=1, arp_announce=2), and the client subnet reached directly on the LAN, so
+   * replies go straight to the client instead of through the director.
+   */
+  async realServerForDirectRouting(i: number, vip = LAB_VIP): Promise<void> {
+    const n = this.rs[i];
+    await must('ip', ['-n', n, 'addr', 'add', `${vip}/32`, 'dev', 'lo']);
+    for (const dev of ['all', 'lo', 'eth0']) {
+      await must('ip', ['netns', 'exec', n, 'sysctl', '-qw', `net.ipv4.conf.${dev}.arp_ignore=1`, `net.ipv4.conf.${dev}.arp_announce=2`]);
+    }
+    await must('ip', ['-n', n, 'route', 'add', LAB_CLIENT_SUBNET, 'dev', 'eth0']);
   }
 
   /** Run the lab client in the client namespace; returns its parsed JSON result. */

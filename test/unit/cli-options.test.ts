@@ -494,17 +494,14 @@ describe('features not supported yet: refused after ipvsadm validation, exit 2',
 
   it('the list holds exactly the pending features', () => {
     expect([...NOT_SUPPORTED_YET].sort()).toEqual(
-      ['daemon-listing', 'gatewaying', 'ipip', 'ipv6', 'pe', 'start-daemon', 'stop-daemon', 'tun-info', 'tunnel-options'].sort(),
+      ['daemon-listing', 'ipip', 'ipv6', 'pe', 'start-daemon', 'stop-daemon', 'tun-info', 'tunnel-options'].sort(),
     );
   });
 
-  it('-a without -m is direct routing, ipvsadm’s default', () => {
-    refused(
-      '-a -t 10.0.0.1:80 -r 10.0.0.2',
-      "-g (gatewaying, direct routing: ipvsadm's default forwarding method, used when -m is not given)",
-    );
-    refused('-e -t 10.0.0.1:80 -r 10.0.0.2 -w 2', "-g (gatewaying, direct routing: ipvsadm's default forwarding method, used when -m is not given)");
-    refused('-a -t 10.0.0.1:80 -r 10.0.0.2 -g', '-g (gatewaying, direct routing)');
+  it('-a without -m is direct routing, ipvsadm’s default; DR forces the service port', () => {
+    expect(command('-a -t 10.0.0.1:80 -r 10.0.0.2')).toMatchObject({ op: 'add-server', dest: { forward: 3, port: 80, weight: 1 } });
+    expect(command('-e -t 10.0.0.1:80 -r 10.0.0.2:8080 -w 2')).toMatchObject({ op: 'edit-server', dest: { forward: 3, port: 80, weight: 2 } });
+    expect(command('-a -t 10.0.0.1:80 -r 10.0.0.2 -g')).toMatchObject({ dest: { forward: 3 } });
     // -d carries no forwarding method
     expect(command('-d -t 10.0.0.1:80 -r 10.0.0.2')).toMatchObject({ op: 'delete-server' });
   });
@@ -768,11 +765,9 @@ describe('runTapvs', () => {
     expect(r.socketPaths).toEqual([]);
     const t = await run(['-t', '10.0.0.1:80', '-A'], okReply);
     expect(t).toMatchObject({ code: 255, stderr: `${TRY_HELP}\n` });
-    const n = await run(['-a', '-t', '10.0.0.1:80', '-r', '10.0.0.2'], okReply);
+    const n = await run(['-a', '-t', '10.0.0.1:80', '-r', '10.0.0.2', '-i'], okReply);
     expect(n.code).toBe(2);
-    expect(n.stderr).toBe(
-      "tapvs: -g (gatewaying, direct routing: ipvsadm's default forwarding method, used when -m is not given) is not supported yet\n",
-    );
+    expect(n.stderr).toBe('tapvs: -i (ipip, tunneling) is not supported yet\n');
     expect(n.requests).toEqual([]);
   });
 
@@ -861,8 +856,8 @@ describe('runTapvs -R: all or nothing', () => {
     const r = await run(['-R'], okReply, `${RULES}\n\n-a -t 10.0.0.1:80 -r 10.0.0.4:80 -w 1 -m -m\n`);
     expect(r).toMatchObject({ code: 2, stderr: "tapvs: line 7: multiple 'forwarding-method' options specified\n" });
     expect(r.requests).toEqual([]);
-    const dr = await run(['-R'], okReply, '-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 10.0.0.2 -g -w 1\n');
-    expect(dr).toMatchObject({ code: 2, stderr: 'tapvs: line 2: -g (gatewaying, direct routing) is not supported yet\n' });
+    const dr = await run(['-R'], okReply, '-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 10.0.0.2 -i -w 1\n');
+    expect(dr).toMatchObject({ code: 2, stderr: 'tapvs: line 2: -i (ipip, tunneling) is not supported yet\n' });
     expect(dr.requests).toEqual([]);
   });
 

@@ -58,6 +58,7 @@ class TapDevice : public Napi::ObjectWrap<TapDevice> {
             InstanceAccessor<&TapDevice::GetFd>("fd"),
             InstanceAccessor<&TapDevice::GetCreated>("created"),
             InstanceAccessor<&TapDevice::GetVnetHdr>("vnetHdr"),
+            InstanceAccessor<&TapDevice::GetTun>("tun"),
             InstanceMethod<&TapDevice::SetMac>("setMac"),
             InstanceMethod<&TapDevice::SetMtu>("setMtu"),
             InstanceMethod<&TapDevice::SetUp>("setUp"),
@@ -75,7 +76,8 @@ class TapDevice : public Napi::ObjectWrap<TapDevice> {
     return exports;
   }
 
-  // new TapDevice(name, { vnetHdr?: boolean, multiQueue?: boolean })
+  // new TapDevice(name, { vnetHdr?: boolean, multiQueue?: boolean, tun?: boolean })
+  // tun: a layer-3 TUN device (IP packets, no Ethernet header) instead of a TAP.
   explicit TapDevice(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TapDevice>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsString()) {
@@ -92,6 +94,7 @@ class TapDevice : public Napi::ObjectWrap<TapDevice> {
       Napi::Object o = info[1].As<Napi::Object>();
       vnet_hdr_ = o.Get("vnetHdr").ToBoolean().Value();
       multiQueue = o.Get("multiQueue").ToBoolean().Value();
+      tun_ = o.Get("tun").ToBoolean().Value();
     }
     created_ = if_nametoindex(name.c_str()) == 0;
 
@@ -102,7 +105,7 @@ class TapDevice : public Napi::ObjectWrap<TapDevice> {
     }
     ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
-    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+    ifr.ifr_flags = (tun_ ? IFF_TUN : IFF_TAP) | IFF_NO_PI;
     if (vnet_hdr_) ifr.ifr_flags |= IFF_VNET_HDR;
     if (multiQueue) ifr.ifr_flags |= IFF_MULTI_QUEUE;
     strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
@@ -131,6 +134,7 @@ class TapDevice : public Napi::ObjectWrap<TapDevice> {
   Napi::Value GetFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
   Napi::Value GetCreated(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), created_); }
   Napi::Value GetVnetHdr(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), vnet_hdr_); }
+  Napi::Value GetTun(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), tun_); }
 
   bool CheckOpen(Napi::Env env) {
     if (fd_ >= 0) return true;
@@ -216,7 +220,8 @@ class TapDevice : public Napi::ObjectWrap<TapDevice> {
   }
 
   // setBuffers(arena: Uint8Array, rxSlotSize, rxSlots, rxLengths: Int32Array, txOffsets: Int32Array,
-  //            txLengths: Int32Array): registered once; read() fills slots [0, rxSlots) of the arena.
+  //            txLengths: Int32Array, headroom = 0): registered once; read() fills slots [0, rxSlots) of
+  //            the arena, each frame starting `headroom` bytes into its slot (room to prepend headers).
   Napi::Value SetBuffers(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 6 || !info[0].IsTypedArray() || !info[3].IsTypedArray() || !info[4].IsTypedArray() ||
@@ -231,6 +236,11 @@ class TapDevice : public Napi::ObjectWrap<TapDevice> {
     Napi::Int32Array rxLens = info[3].As<Napi::Int32Array>();
     Napi::Int32Array txOffsets = info[4].As<Napi::Int32Array>();
     Napi::Int32Array txLens = info[5].As<Napi::Int32Array>();
+    uint32_t headroom = info.Length() > 6 && info[6].IsNumber() ? info[6].As<Napi::Number>().Uint32Value() : 0;
+    if (headroom + 64 > slotSize) {
+      Napi::RangeError::New(env, "setBuffers: headroom leaves less than 64 bytes per slot").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
     if (slotSize < 64 || slots == 0 || static_cast<uint64_t>(slotSize) * slots > arena.ByteLength() ||
         rxLens.ElementLength() < slots || txOffsets.ElementLength() != txLens.ElementLength()) {
       Napi::RangeError::New(env, "setBuffers: arena too small for rxSlots * rxSlotSize, or array sizes disagree")
@@ -244,6 +254,7 @@ class TapDevice : public Napi::ObjectWrap<TapDevice> {
     arena_ = arena.Data();
     arena_len_ = arena.ByteLength();
     slot_size_ = slotSize;
+    headroom_ = headroom;
     rx_slots_ = slots;
     rx_lens_ = rxLens.Data();
     tx_offsets_ = txOffsets.Data();
@@ -258,7 +269,7 @@ class TapDevice : public Napi::ObjectWrap<TapDevice> {
     if (max > rx_slots_) max = rx_slots_;
     uint32_t n = 0;
     while (n < max) {
-      ssize_t r = ::read(fd_, arena_ + static_cast<size_t>(n) * slot_size_, slot_size_);
+      ssize_t r = ::read(fd_, arena_ + static_cast<size_t>(n) * slot_size_ + headroom_, slot_size_ - headroom_);
       if (r < 0) {
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) counters_[kRxErrors]++;
@@ -393,13 +404,14 @@ class TapDevice : public Napi::ObjectWrap<TapDevice> {
   std::string name_;
   bool created_ = false;
   bool vnet_hdr_ = false;
+  bool tun_ = false;
   bool polling_ = false;
   uv_poll_t* poll_ = nullptr;
   Napi::FunctionReference callback_;
   Napi::ObjectReference arena_ref_, rx_lens_ref_, tx_off_ref_, tx_len_ref_;
   uint8_t* arena_ = nullptr;
   size_t arena_len_ = 0;
-  uint32_t slot_size_ = 0, rx_slots_ = 0, tx_capacity_ = 0;
+  uint32_t slot_size_ = 0, headroom_ = 0, rx_slots_ = 0, tx_capacity_ = 0;
   int32_t* rx_lens_ = nullptr;
   int32_t* tx_offsets_ = nullptr;
   int32_t* tx_lens_ = nullptr;

@@ -92,7 +92,7 @@ export class Director {
     this.host = new HostStack(this.mac, tx);
     this.pipeline = new Pipeline(this.mac, this.services, this.tracker, this.routes, this.neighbors, this.host, tx);
     const pipeline = this.pipeline;
-    tap.start((count) => pipeline.processBatch(tap.arena, tap.slotSize, tap.rxLengths, count, performance.now()));
+    tap.start((count) => pipeline.processBatch(tap.arena, tap.slotSize, tap.headroom, tap.rxLengths, count, performance.now()));
     this.log.info('TAP up', { tap: tap.name, created: tap.created, bridge: this.opts.bridge ?? null, mac: formatMac(this.mac) });
 
     this.timers.push(

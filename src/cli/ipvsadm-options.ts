@@ -110,7 +110,6 @@ export const NOT_SUPPORTED_YET: readonly PendingFeature[] = [
   'tun-info',
   'ipv6',
   'pe',
-  'ipip',
   'tunnel-options',
 ];
 
@@ -124,7 +123,7 @@ const PENDING_FEATURE_NAMES: Readonly<Record<PendingFeature, string>> = {
   ops: '-o (one-packet scheduling)',
   gatewaying: '-g (gatewaying, direct routing)',
   ipip: '-i (ipip, tunneling)',
-  'tunnel-options': '--tun-type/--tun-port/--tun-nocsum/--tun-csum/--tun-remcsum (tunnel options)',
+  'tunnel-options': '--tun-type/--tun-port/--tun-nocsum/--tun-csum/--tun-remcsum (GUE and GRE tunnels)',
 };
 
 /** Direct routing chosen by default, not by -g: say why the user meets it. */

@@ -361,8 +361,10 @@ export class ServiceTable {
     const first = a >>> 24;
     // Kernel: the address must be unicast (not 0/8, multicast, broadcast).
     if (first === 0 || first >= 224 || first === 127) return { errno: 'EINVAL' };
-    if (cfg.forward !== ForwardMethod.Masq && cfg.forward !== ForwardMethod.Route)
-      return { errno: 'EINVAL', message: 'only masquerading (-m) and direct routing (-g) are supported yet' };
+    if (cfg.forward !== ForwardMethod.Masq && cfg.forward !== ForwardMethod.Route && cfg.forward !== ForwardMethod.Tunnel)
+      return { errno: 'EINVAL', message: 'forwarding method not supported' };
+    if (cfg.forward === ForwardMethod.Tunnel && cfg.tunType !== 0)
+      return { errno: 'EINVAL', message: 'only IPIP tunnels (--tun-type ipip) are supported yet' };
     return null;
   }
 

@@ -13,7 +13,8 @@ export const DROP_TTL_EXCEEDED = 9;
 export const DROP_NEIGHBOR_UNRESOLVED = 10; // next hop did not answer ARP / queue full
 export const DROP_TX_FULL = 11; // no transmit slot left in this batch
 export const DROP_HOST = 12; // addressed to the director itself and answered or ignored by its host stack
-export const DROP_REASON_COUNT = 13;
+export const DROP_TOO_BIG = 13; // larger than the path MTU with DF set (ICMP fragmentation needed sent)
+export const DROP_REASON_COUNT = 14;
 
 export const DROP_REASON_NAMES: readonly string[] = [
   'malformed',
@@ -29,6 +30,7 @@ export const DROP_REASON_NAMES: readonly string[] = [
   'neighbor-unresolved',
   'tx-full',
   'host',
+  'too-big',
 ];
 
 export class DropCounters {

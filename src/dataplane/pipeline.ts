@@ -21,8 +21,10 @@ import type { TxBatch } from './tx-batch.js';
 import { ARP_LEN, ARP_OP_REPLY, ARP_OP_REQUEST, ArpView } from './wire/arp.js';
 import { copyMac } from './wire/bytes.js';
 import { ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetView } from './wire/ethernet.js';
-import { ICMP_DEST_UNREACH, ICMP_ECHO_REQUEST, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, IcmpView } from './wire/icmp.js';
-import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_MIN_HEADER_LEN, Ipv4View } from './wire/ipv4.js';
+import { ICMP_DEST_UNREACH, ICMP_ECHO_REQUEST, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, IcmpView } from './wire/icmp.js';
+import { IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP, IPV4_MIN_HEADER_LEN, Ipv4View } from './wire/ipv4.js';
+import { encapsulateIpip, encapsulatedTos, IPIP_OVERHEAD, outerFragmentPayload } from '../modes/tun.js';
+import { write16 } from './wire/bytes.js';
 import { TCP_ACK, TCP_MIN_HEADER_LEN, TCP_RST, TCP_SYN, TcpView } from './wire/tcp.js';
 import { UDP_HEADER_LEN, UdpView } from './wire/udp.js';
 
@@ -45,6 +47,12 @@ export class Pipeline {
   /** Neighbour slot cached per destination id (-1 = look up). */
   private destNeighbor = new Int32Array(64).fill(-1);
   private now = 0;
+  /** MTU of the director's link (the TAP's); the tunnel MTU is 20 bytes less. */
+  linkMtu = 1500;
+  private ipId = 0;
+  private readonly outer = new Ipv4View();
+  /** Free bytes before the frame being processed (0 for frames that have none, e.g. in unit tests). */
+  private headroom = 0;
   /** The service being scheduled, for pickForScheduling (a bound method: no closure per packet). */
   private scheduling: VirtualService | null = null;
   private readonly pickForScheduling = (): number => {
@@ -62,11 +70,15 @@ export class Pipeline {
     private readonly tx: TxBatch,
   ) {}
 
-  /** Process `count` frames at arena offsets slot*slotSize with lengths `lengths[slot]`. */
-  processBatch(arena: Uint8Array, slotSize: number, lengths: Int32Array, count: number, now: number): void {
+  /**
+   * Process `count` frames at arena offsets slot*slotSize + headroom with lengths `lengths[slot]`. The
+   * headroom before each frame lets a forwarding method prepend headers in place (IPIP).
+   */
+  processBatch(arena: Uint8Array, slotSize: number, headroom: number, lengths: Int32Array, count: number, now: number): void {
     this.now = now;
     this.batches++;
-    for (let i = 0; i < count; i++) this.processFrame(arena, i * slotSize, lengths[i]);
+    this.headroom = headroom;
+    for (let i = 0; i < count; i++) this.processFrame(arena, i * slotSize + headroom, lengths[i]);
     this.tx.flush();
   }
 
@@ -246,6 +258,7 @@ export class Pipeline {
     }
     // The connection's forwarding method (kernel cp->packet_xmit).
     const method = conns.flagsOf(cid) & CONN_F_FWD_MASK;
+    if (method === ForwardMethod.Tunnel) return this.forwardTunnel(buf, off, ip, cid, dest);
     if (method === ForwardMethod.Masq) rewriteNatInbound(ip, l4Off, conns.daddrOf(cid), conns.dportOf(cid));
     else if (method !== ForwardMethod.Route) return this.drop(D.DROP_UNSUPPORTED);
     // Route (DR): the packet keeps CIP -> VIP; only the next hop (the real server's MAC) changes.
@@ -254,6 +267,56 @@ export class Pipeline {
     const hop = this.routes.nextHop(conns.daddrOf(cid));
     if (dest >= this.destNeighbor.length) this.growDestNeighbor(dest);
     this.destNeighbor[dest] = this.transmit(buf, off, ETH_HEADER_LEN + total, hop, this.destNeighbor[dest]);
+  }
+
+  /**
+   * TUN: encapsulate in IPIP towards the real server (kernel ip_vs_tunnel_xmit). A packet that no longer
+   * fits the link MTU with the 20-byte outer header gets an ICMP fragmentation-needed (with the tunnel MTU)
+   * to the client when DF is set, else the outer packet is fragmented.
+   */
+  private forwardTunnel(buf: Uint8Array, off: number, ip: Ipv4View, cid: number, dest: number): void {
+    const conns = this.tracker.table;
+    const total = ip.totalLength;
+    const rip = conns.daddrOf(cid);
+    const outerSrc = this.routes.sourceFor(rip);
+    const hop = this.routes.nextHop(rip);
+    if (dest >= this.destNeighbor.length) this.growDestNeighbor(dest);
+    if (total + IPIP_OVERHEAD > this.linkMtu) {
+      if (ip.dontFragment) {
+        this.host.icmpError(buf, off, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ip.dst, this.linkMtu - IPIP_OVERHEAD);
+        return this.drop(D.DROP_TOO_BIG);
+      }
+      ip.decrementTtl();
+      return this.sendTunnelFragments(buf, ip, outerSrc, rip, hop, dest);
+    }
+    if (this.headroom < IPIP_OVERHEAD) return this.drop(D.DROP_UNSUPPORTED);
+    ip.decrementTtl();
+    this.forwardedIn++;
+    const frame = encapsulateIpip(buf, off, ip, this.outer, outerSrc, rip, this.nextIpId());
+    this.destNeighbor[dest] = this.transmit(buf, frame, ETH_HEADER_LEN + IPIP_OVERHEAD + total, hop, this.destNeighbor[dest]);
+  }
+
+  private sendTunnelFragments(buf: Uint8Array, ip: Ipv4View, src: number, dst: number, hop: number, dest: number): void {
+    const total = ip.totalLength, ipOff = ip.off;
+    const tos = encapsulatedTos(ip.tos), ttl = ip.ttl, id = this.nextIpId();
+    const maxPayload = outerFragmentPayload(this.linkMtu);
+    const arena = this.tx.arena;
+    for (let at = 0; at < total; at += maxPayload) {
+      const len = Math.min(maxPayload, total - at);
+      const o = this.tx.allocate();
+      write16(arena, o + 12, ETHERTYPE_IPV4);
+      const outer = this.outer.at(arena, o + ETH_HEADER_LEN);
+      outer.write(tos, IPIP_OVERHEAD + len, id, false, ttl, IPPROTO_IPIP, src, dst);
+      outer.setFragment(at, at + len < total);
+      arena.set(buf.subarray(ipOff + at, ipOff + at + len), o + ETH_HEADER_LEN + IPIP_OVERHEAD);
+      this.destNeighbor[dest] = this.transmit(arena, o, ETH_HEADER_LEN + IPIP_OVERHEAD + len, hop, this.destNeighbor[dest]);
+    }
+    this.forwardedIn++;
+  }
+
+  private nextIpId(): number {
+    this.ipId = (this.ipId + 1) & 0xffff;
+    return this.ipId;
   }
 
   /** Real server -> client reply of a NAT connection (kernel ip_vs_out), or nothing of ours. */

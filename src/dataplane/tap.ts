@@ -15,12 +15,13 @@ interface NativeTapDevice {
   readonly fd: number;
   readonly created: boolean;
   readonly vnetHdr: boolean;
+  readonly tun: boolean;
   setMac(mac: Uint8Array): void;
   setMtu(mtu: number): void;
   setUp(up: boolean): void;
   addToBridge(bridge: string): void;
   setOffload(flags: number): void;
-  setBuffers(arena: Uint8Array, rxSlotSize: number, rxSlots: number, rxLengths: Int32Array, txOffsets: Int32Array, txLengths: Int32Array): void;
+  setBuffers(arena: Uint8Array, rxSlotSize: number, rxSlots: number, rxLengths: Int32Array, txOffsets: Int32Array, txLengths: Int32Array, headroom?: number): void;
   read(max?: number): number;
   write(count: number): number;
   start(onFrames: (count: number) => void): void;
@@ -47,9 +48,16 @@ export interface TapOptions {
   txSlots?: number;
   /** Transmit descriptors per batch (received frames forwarded + originated frames). */
   txCapacity?: number;
+  /**
+   * Bytes left free before each received frame, so a header can be prepended in place (IPIP needs 20,
+   * IPv6 tunnels 40, GRE/GUE a few more). Default 64.
+   */
+  headroom?: number;
+  /** A layer-3 TUN device (IP packets without an Ethernet header) instead of a TAP. */
+  tun?: boolean;
 }
 
-function loadAddon(): { TapDevice: new (name: string, opts?: { vnetHdr?: boolean; multiQueue?: boolean }) => NativeTapDevice } {
+function loadAddon(): { TapDevice: new (name: string, opts?: { vnetHdr?: boolean; multiQueue?: boolean; tun?: boolean }) => NativeTapDevice } {
   const require = createRequire(import.meta.url);
   // dist/src/dataplane/tap.js and src/dataplane/tap.ts both sit three levels below the package root.
   const here = path.dirname(fileURLToPath(import.meta.url));
@@ -76,6 +84,8 @@ export class Tap {
   readonly txLengths: Int32Array;
   /** Byte offset of the first transmit slot in the arena. */
   readonly txBase: number;
+  /** Free bytes before each received frame in its slot. */
+  readonly headroom: number;
 
   constructor(name: string, opts: TapOptions = {}) {
     const { TapDevice } = loadAddon();
@@ -83,13 +93,14 @@ export class Tap {
     this.rxSlots = opts.rxSlots ?? 64;
     this.txSlots = opts.txSlots ?? 64;
     const txCapacity = opts.txCapacity ?? this.rxSlots + this.txSlots;
-    this.device = new TapDevice(name, {});
+    this.headroom = opts.headroom ?? 64;
+    this.device = new TapDevice(name, { tun: opts.tun ?? false });
     this.arena = new Uint8Array((this.rxSlots + this.txSlots) * this.slotSize);
     this.rxLengths = new Int32Array(this.rxSlots);
     this.txOffsets = new Int32Array(txCapacity);
     this.txLengths = new Int32Array(txCapacity);
     this.txBase = this.rxSlots * this.slotSize;
-    this.device.setBuffers(this.arena, this.slotSize, this.rxSlots, this.rxLengths, this.txOffsets, this.txLengths);
+    this.device.setBuffers(this.arena, this.slotSize, this.rxSlots, this.rxLengths, this.txOffsets, this.txLengths, this.headroom);
   }
 
   get name(): string {
@@ -101,8 +112,9 @@ export class Tap {
     return this.device.created;
   }
 
+  /** Arena offset of the frame received into `slot`. */
   rxOffset(slot: number): number {
-    return slot * this.slotSize;
+    return slot * this.slotSize + this.headroom;
   }
 
   txSlotOffset(slot: number): number {

@@ -35,6 +35,7 @@ export const PACKAGE_ROOT = fs.existsSync(path.resolve(here, '../../package.json
 const DIST = path.join(PACKAGE_ROOT, 'dist', 'src');
 export const TAPVSD_JS = path.join(DIST, 'cli', 'tapvsd.js');
 export const TAPVS_JS = path.join(DIST, 'cli', 'tapvs.js');
+export const TAPVS_RS_JS = path.join(DIST, 'cli', 'tapvs-rs.js');
 const SERVER_JS = path.join(DIST, 'lab', 'real-server.js');
 const CLIENT_JS = path.join(DIST, 'lab', 'client.js');
 
@@ -142,6 +143,15 @@ export class LabTopology {
       await must('ip', ['netns', 'exec', n, 'sysctl', '-qw', `net.ipv4.conf.${dev}.arp_ignore=1`, `net.ipv4.conf.${dev}.arp_announce=2`]);
     }
     await must('ip', ['-n', n, 'route', 'add', LAB_CLIENT_SUBNET, 'dev', 'eth0']);
+  }
+
+  /** Start `tapvs-rs ipip` (the IPIP receiver for LVS-TUN) in real-server namespace i. */
+  async startTunnelReceiver(i: number, vip = LAB_VIP): Promise<Background> {
+    const p = background('ip', ['netns', 'exec', this.rs[i], process.execPath, TAPVS_RS_JS, 'ipip', '--vip', vip, '--director', LAB_DIP]);
+    this.processes.push(p);
+    await waitFor('tapvs-rs ipip', () => p.output().includes('ipip receiver listening') || p.child.exitCode !== null, 10_000);
+    if (p.child.exitCode !== null) throw new Error(`tapvs-rs exited: ${p.output()}`);
+    return p;
   }
 
   /** Run the lab client in the client namespace; returns its parsed JSON result. */

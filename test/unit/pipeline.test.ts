@@ -20,6 +20,7 @@ import { DROP_REASON_NAMES } from '../../src/dataplane/drops.js';
 import { IpvsSysctls } from '../../src/control/sysctls.js';
 
 const SLOT = 2048;
+const HEADROOM = 64;
 const DIRECTOR_MAC = Uint8Array.from([2, 0, 0, 0, 0, 0xfe]);
 const CLIENT_MAC = Uint8Array.from([2, 0, 0, 0, 0, 1]);
 const RS_MAC = Uint8Array.from([2, 0, 0, 0, 0, 0x11]);
@@ -62,16 +63,15 @@ function director(opts: { knownRs?: boolean; sysctls?: IpvsSysctls } = {}) {
   expect(services.addService(svc)).toBeNull();
   const feed = (frame: Uint8Array): Uint8Array[] => {
     tap.sent.length = 0;
-    tap.arena.set(frame, 0);
+    tap.arena.set(frame, HEADROOM);
     const lengths = new Int32Array(8);
     lengths[0] = frame.length;
-    pipeline.processBatch(tap.arena, SLOT, lengths, 1, 1);
+    pipeline.processBatch(tap.arena, SLOT, HEADROOM, lengths, 1, 1);
     return tap.sent.slice();
   };
-  const addRs = (): void => {
-    expect(
-      services.addDest(svc, { af: 4, addr: RIP, port: 8080, forward: ForwardMethod.Masq, weight: 1, uThreshold: 0, lThreshold: 0, tunType: 0, tunPort: 0, tunFlags: 0 }),
-    ).toBeNull();
+  const addRs = (forward = ForwardMethod.Masq): void => {
+    const port = forward === ForwardMethod.Masq ? 8080 : 80; // ipvsadm forces the service port for -g/-i
+    expect(services.addDest(svc, { af: 4, addr: RIP, port, forward, weight: 1, uThreshold: 0, lThreshold: 0, tunType: 0, tunPort: 0, tunFlags: 0 })).toBeNull();
   };
   const deleteRs = (): void => {
     expect(services.deleteDest(svc, { af: 4, addr: RIP, port: 8080 })).toBeNull();
@@ -79,13 +79,13 @@ function director(opts: { knownRs?: boolean; sysctls?: IpvsSysctls } = {}) {
   return { pipeline, services, tracker, feed, addRs, deleteRs };
 }
 
-function tcpFrame(dstMac: Uint8Array, srcMac: Uint8Array, src: string, sport: number, dst: string, dport: number, flags: number, payload = 0): Uint8Array {
+function tcpFrame(dstMac: Uint8Array, srcMac: Uint8Array, src: string, sport: number, dst: string, dport: number, flags: number, payload = 0, df = true, tos = 0): Uint8Array {
   const total = 40 + payload;
   const f = new Uint8Array(14 + total);
   f.set(dstMac, 0);
   f.set(srcMac, 6);
   f[12] = 8;
-  new Ipv4View().at(f, 14).write(0, total, 0x1234, true, 64, 6, parseIpv4(src), parseIpv4(dst));
+  new Ipv4View().at(f, 14).write(tos, total, 0x1234, df, 64, 6, parseIpv4(src), parseIpv4(dst));
   const t = new TcpView().at(f, 34);
   t.write(sport, dport, 1000, flags & TCP_ACK ? 5000 : 0, flags, 65535);
   for (let i = 0; i < payload; i++) f[54 + i] = i & 0xff;
@@ -194,6 +194,47 @@ describe('Pipeline (NAT)', () => {
     expect(t.seq).toBe(5000); // seq = the segment's ack
     expect(l4Valid(rst)).toBe(true);
     expect(d.tracker.table.count).toBe(0);
+  });
+
+  it('TUN: encapsulates the untouched client packet in IPIP from the DIP to the RIP (golden outer header)', () => {
+    const d = director();
+    d.addRs(ForwardMethod.Tunnel);
+    const syn = tcpFrame(DIRECTOR_MAC, CLIENT_MAC, CIP, 42000, VIP, 80, TCP_SYN, 0, true, 0xb8 | 3); // DSCP EF, ECN CE
+    const [out] = d.feed(syn);
+    expect(out.length).toBe(syn.length + 20);
+    expect(mac(out, 0)).toBe('02:00:00:00:00:11');
+    const outer = new Ipv4View().at(out, 14);
+    expect([formatIpv4(outer.src), formatIpv4(outer.dst), outer.protocol, outer.ttl, outer.totalLength]).toEqual(['198.18.2.1', RIP, 4, 63, 60]);
+    expect(outer.tos).toBe(0xb8 | 2); // CE carried as ECT(0)
+    expect(outer.dontFragment).toBe(true);
+    expect(outer.checksumValid()).toBe(true);
+    const inner = new Ipv4View().at(out, 34);
+    expect([formatIpv4(inner.src), formatIpv4(inner.dst), inner.ttl]).toEqual([CIP, VIP, 63]);
+    expect(inner.checksumValid()).toBe(true);
+    expect(Array.from(out.subarray(54))).toEqual(Array.from(syn.subarray(34))); // TCP untouched
+    expect(d.tracker.table.count).toBe(1);
+  });
+
+  it('TUN: too big with DF -> ICMP fragmentation needed (MTU 1480) from the VIP; without DF -> outer fragments', () => {
+    const d = director();
+    d.addRs(ForwardMethod.Tunnel);
+    d.feed(tcpFrame(DIRECTOR_MAC, CLIENT_MAC, CIP, 42001, VIP, 80, TCP_SYN));
+    const big = tcpFrame(DIRECTOR_MAC, CLIENT_MAC, CIP, 42001, VIP, 80, TCP_ACK, 1460); // 1500 bytes of IP
+    const [icmp] = d.feed(big);
+    const ip = new Ipv4View().at(icmp, 14);
+    expect([formatIpv4(ip.src), formatIpv4(ip.dst), icmp[34], icmp[35], (icmp[40] << 8) | icmp[41]]).toEqual([VIP, CIP, 3, 4, 1480]);
+    expect(d.pipeline.drops.snapshot()['too-big']).toBe(1);
+
+    const frags = d.feed(tcpFrame(DIRECTOR_MAC, CLIENT_MAC, CIP, 42001, VIP, 80, TCP_ACK, 1460, false));
+    expect(frags).toHaveLength(2);
+    const a = new Ipv4View().at(frags[0], 14), b = new Ipv4View().at(frags[1], 14);
+    expect([a.totalLength, a.fragmentWord, b.totalLength, b.fragmentWord]).toEqual([1500, 0x2000, 40, 1480 / 8]);
+    expect(a.id).toBe(b.id);
+    expect(a.checksumValid() && b.checksumValid()).toBe(true);
+    // Reassembled payload = the inner packet.
+    const inner = new Uint8Array([...frags[0].subarray(34), ...frags[1].subarray(34)]);
+    expect(inner.length).toBe(1500);
+    expect(formatIpv4(new Ipv4View().at(inner, 0).dst)).toBe(VIP);
   });
 
   it('expire_nodest_conn: packets of a deleted real server are dropped by default, rescheduled with 1', () => {

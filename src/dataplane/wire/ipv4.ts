@@ -103,6 +103,12 @@ export class Ipv4View {
     this.dst = addr;
   }
 
+  /** Set the fragment offset (bytes, a multiple of 8) and the more-fragments flag; fills the checksum. */
+  setFragment(offsetBytes: number, more: boolean): void {
+    write16(this.buf, this.off + 6, (more ? 0x2000 : 0) | (offsetBytes >>> 3));
+    this.fillChecksum();
+  }
+
   /** Write a 20-byte header without options; fills the checksum. */
   write(tos: number, totalLength: number, id: number, dontFragment: boolean, ttl: number, protocol: number, src: number, dst: number): void {
     const b = this.buf, o = this.off;

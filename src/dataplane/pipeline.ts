@@ -21,9 +21,11 @@ import type { TxBatch } from './tx-batch.js';
 import { ARP_LEN, ARP_OP_REPLY, ARP_OP_REQUEST, ArpView } from './wire/arp.js';
 import { copyMac } from './wire/bytes.js';
 import { ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetView } from './wire/ethernet.js';
-import { ICMP_DEST_UNREACH, ICMP_ECHO_REQUEST, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, IcmpView } from './wire/icmp.js';
+import { ICMP_DEST_UNREACH, ICMP_ECHO_REQUEST, ICMP_FRAG_NEEDED, ICMP_HEADER_LEN, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, IcmpView } from './wire/icmp.js';
 import { IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP, IPV4_MIN_HEADER_LEN, Ipv4View } from './wire/ipv4.js';
 import { encapsulateIpip, encapsulatedTos, IPIP_OVERHEAD, outerFragmentPayload } from '../modes/tun.js';
+import { ICMP_ERROR_MIN, isRelatedIcmpType, translateIcmpToClient, translateIcmpToRealServer } from '../modes/nat-icmp.js';
+import { checksum } from './wire/checksum.js';
 import { write16 } from './wire/bytes.js';
 import { TCP_ACK, TCP_MIN_HEADER_LEN, TCP_RST, TCP_SYN, TcpView } from './wire/tcp.js';
 import { UDP_HEADER_LEN, UdpView } from './wire/udp.js';
@@ -43,6 +45,9 @@ export class Pipeline {
   private readonly tcp = new TcpView();
   private readonly udp = new UdpView();
   private readonly icmp = new IcmpView();
+  private readonly embedded = new Ipv4View();
+  private embeddedSport = 0;
+  private embeddedDport = 0;
   private readonly tuple = { saddr: 0, daddr: 0, sport: 0, dport: 0 };
   /** Neighbour slot cached per destination id (-1 = look up). */
   private destNeighbor = new Int32Array(64).fill(-1);
@@ -155,11 +160,16 @@ export class Pipeline {
       return this.outbound(buf, off, ip, l4Off, proto, sport, dport, tcpFlags);
     }
     if (proto === IPPROTO_ICMP) {
-      if (this.services.isVip(dst) || this.routes.isLocal(dst)) {
-        if (l4Len >= 8 && this.icmp.at(buf, l4Off).type === ICMP_ECHO_REQUEST) return this.host.echoReply(buf, off);
-        return this.drop(D.DROP_HOST);
+      if (l4Len < 8) return this.drop(D.DROP_MALFORMED);
+      const type = this.icmp.at(buf, l4Off).type;
+      const vip = this.services.isVip(dst);
+      const local = vip || this.routes.isLocal(dst);
+      if (local && type === ICMP_ECHO_REQUEST) return this.host.echoReply(buf, off);
+      if (isRelatedIcmpType(type) && l4Len >= ICMP_ERROR_MIN) {
+        if (vip) return this.icmpFromClient(buf, off, ip, l4Off, l4Len);
+        if (!local) return this.icmpFromRealServer(buf, off, ip, l4Off, l4Len);
       }
-      return this.drop(D.DROP_NOT_ROUTED);
+      return this.drop(local ? D.DROP_HOST : D.DROP_NOT_ROUTED);
     }
     if (this.routes.isLocal(dst) || this.services.isVip(dst)) return this.drop(D.DROP_HOST);
     this.drop(D.DROP_NOT_ROUTED);
@@ -243,12 +253,7 @@ export class Pipeline {
     }
     const dest = conns.destOf(cid);
     const total = ip.totalLength;
-    const ds = this.services.destStats.values, ss = this.services.serviceStats.values;
-    const svcId = dests.service[dest];
-    ds[dest * STAT_FIELDS + STAT_INPKTS]++;
-    ds[dest * STAT_FIELDS + STAT_INBYTES] += total;
-    ss[svcId * STAT_FIELDS + STAT_INPKTS]++;
-    ss[svcId * STAT_FIELDS + STAT_INBYTES] += total;
+    this.countIn(dest, total);
     tracker.transition(cid, DIR_INPUT, tcpFlags, this.now);
     conns.inPkts[cid]++;
 
@@ -319,6 +324,87 @@ export class Pipeline {
     return this.ipId;
   }
 
+  /**
+   * The embedded header of an ICMP error: a TCP/UDP IPv4 header fully inside the message, or null.
+   * Sets this.embeddedSport/Dport.
+   */
+  private embeddedOf(buf: Uint8Array, l4Off: number, l4Len: number): Ipv4View | null {
+    const e = this.embedded.at(buf, l4Off + ICMP_HEADER_LEN);
+    const hl = e.headerLength;
+    if (e.version !== 4 || hl < IPV4_MIN_HEADER_LEN || ICMP_HEADER_LEN + hl + 8 > l4Len) return null;
+    const p = e.protocol;
+    if (p !== IPPROTO_TCP && p !== IPPROTO_UDP) return null;
+    this.embeddedSport = (buf[e.off + hl] << 8) | buf[e.off + hl + 1];
+    this.embeddedDport = (buf[e.off + hl + 2] << 8) | buf[e.off + hl + 3];
+    return e;
+  }
+
+  /**
+   * An ICMP error from the real-server side about a NAT connection (kernel ip_vs_out_icmp): the embedded
+   * packet is client -> RIP; translated so the client sees an error about its packet to the VIP.
+   */
+  private icmpFromRealServer(buf: Uint8Array, off: number, ip: Ipv4View, l4Off: number, l4Len: number): void {
+    const e = this.embeddedOf(buf, l4Off, l4Len);
+    if (!e) return this.drop(D.DROP_MALFORMED);
+    const conns = this.tracker.table;
+    // Inverted embedded header: RIP:rport -> CIP:cport, as a reply of the connection would be.
+    const cid = conns.lookupOutMasq(e.protocol, e.dst, this.embeddedDport, e.src, this.embeddedSport);
+    if (cid < 0) return this.drop(D.DROP_NOT_ROUTED);
+    const dest = conns.destOf(cid);
+    const total = ip.totalLength;
+    if (dest >= 0 && (this.services.dests.flags[dest] & DEST_F_AVAILABLE) !== 0) this.countOut(dest, total);
+    if (ip.ttl <= 1) return this.drop(D.DROP_TTL_EXCEEDED);
+    translateIcmpToClient(ip, e, l4Off, l4Len, conns.vaddrOf(cid), conns.vportOf(cid));
+    ip.decrementTtl();
+    this.forwardedOut++;
+    const client = conns.caddrOf(cid);
+    conns.replyNeighbor[cid] = this.transmit(buf, off, ETH_HEADER_LEN + total, this.routes.nextHop(client), conns.replyNeighbor[cid]);
+  }
+
+  /**
+   * An ICMP error from the client about a reply it got from the VIP (kernel ip_vs_in_icmp): NAT
+   * connections get it translated for the real server; DR and TUN connections carry it unchanged with
+   * their forwarding method.
+   */
+  private icmpFromClient(buf: Uint8Array, off: number, ip: Ipv4View, l4Off: number, l4Len: number): void {
+    if (checksum(buf, l4Off, l4Len) !== 0) return this.drop(D.DROP_MALFORMED);
+    const e = this.embeddedOf(buf, l4Off, l4Len);
+    if (!e) return this.drop(D.DROP_MALFORMED);
+    const conns = this.tracker.table;
+    // Inverted embedded header: CIP:cport -> VIP:vport, as the connection's client packets are.
+    const cid = conns.lookupIn(e.protocol, e.dst, this.embeddedDport, e.src, this.embeddedSport);
+    if (cid < 0) return this.drop(D.DROP_HOST);
+    const dest = conns.destOf(cid);
+    if (dest < 0 || (this.services.dests.flags[dest] & DEST_F_AVAILABLE) === 0) return this.drop(D.DROP_DEST_UNAVAILABLE);
+    const total = ip.totalLength;
+    this.countIn(dest, total);
+    if (ip.ttl <= 1) return this.drop(D.DROP_TTL_EXCEEDED);
+    const method = conns.flagsOf(cid) & CONN_F_FWD_MASK;
+    if (method === ForwardMethod.Tunnel) return this.forwardTunnel(buf, off, ip, cid, dest);
+    if (method === ForwardMethod.Masq) translateIcmpToRealServer(ip, e, l4Off, l4Len, conns.daddrOf(cid), conns.dportOf(cid));
+    else if (method !== ForwardMethod.Route) return this.drop(D.DROP_UNSUPPORTED);
+    ip.decrementTtl();
+    this.forwardedIn++;
+    if (dest >= this.destNeighbor.length) this.growDestNeighbor(dest);
+    this.destNeighbor[dest] = this.transmit(buf, off, ETH_HEADER_LEN + total, this.routes.nextHop(conns.daddrOf(cid)), this.destNeighbor[dest]);
+  }
+
+  private countIn(dest: number, bytes: number): void {
+    const ds = this.services.destStats.values, ss = this.services.serviceStats.values, svcId = this.services.dests.service[dest];
+    ds[dest * STAT_FIELDS + STAT_INPKTS]++;
+    ds[dest * STAT_FIELDS + STAT_INBYTES] += bytes;
+    ss[svcId * STAT_FIELDS + STAT_INPKTS]++;
+    ss[svcId * STAT_FIELDS + STAT_INBYTES] += bytes;
+  }
+
+  private countOut(dest: number, bytes: number): void {
+    const ds = this.services.destStats.values, ss = this.services.serviceStats.values, svcId = this.services.dests.service[dest];
+    ds[dest * STAT_FIELDS + STAT_OUTPKTS]++;
+    ds[dest * STAT_FIELDS + STAT_OUTBYTES] += bytes;
+    ss[svcId * STAT_FIELDS + STAT_OUTPKTS]++;
+    ss[svcId * STAT_FIELDS + STAT_OUTBYTES] += bytes;
+  }
+
   /** Real server -> client reply of a NAT connection (kernel ip_vs_out), or nothing of ours. */
   private outbound(
     buf: Uint8Array,
@@ -335,14 +421,7 @@ export class Pipeline {
     if (cid < 0) return this.drop(D.DROP_NOT_ROUTED);
     const dest = conns.destOf(cid);
     const total = ip.totalLength;
-    if (dest >= 0 && (this.services.dests.flags[dest] & DEST_F_AVAILABLE) !== 0) {
-      const svcId = this.services.dests.service[dest];
-      const ds = this.services.destStats.values, ss = this.services.serviceStats.values;
-      ds[dest * STAT_FIELDS + STAT_OUTPKTS]++;
-      ds[dest * STAT_FIELDS + STAT_OUTBYTES] += total;
-      ss[svcId * STAT_FIELDS + STAT_OUTPKTS]++;
-      ss[svcId * STAT_FIELDS + STAT_OUTBYTES] += total;
-    }
+    if (dest >= 0 && (this.services.dests.flags[dest] & DEST_F_AVAILABLE) !== 0) this.countOut(dest, total);
     tracker.transition(cid, DIR_OUTPUT, tcpFlags, this.now);
     if (ip.ttl <= 1) {
       this.host.icmpError(buf, off, ICMP_TIME_EXCEEDED, 0, this.routes.sourceFor(ip.src));

@@ -134,6 +134,16 @@ describe.skipIf(SKIP_REASON !== null)('NAT end to end', () => {
     expect(noService[0].error).toMatch(/ECONNREFUSED/);
   });
 
+  it('translates ICMP errors: a UDP port the real server does not serve is refused at the client', async () => {
+    await natService(9999, 'rr', [[RS1, 9999, 1]], '-u');
+    const r = await lab().exec(lab().cli, 'python3', [
+      '-c',
+      `import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(3)\ns.connect(('${VIP}',9999))\ns.send(b'x')\ntry:\n  s.recv(100); print('reply')\nexcept ConnectionRefusedError: print('refused')\nexcept socket.timeout: print('timeout')`,
+    ]);
+    // The real server's port unreachable (RIP -> CIP about CIP -> RIP:9999) arrives as one about VIP:9999.
+    expect(r.stdout.trim()).toBe('refused');
+  });
+
   it('lists exactly like ipvsadm -L -n and counts in --stats', async () => {
     await natService(80, 'rr', [
       [RS1, 80, 1],

@@ -237,6 +237,64 @@ describe('Pipeline (NAT)', () => {
     expect(formatIpv4(new Ipv4View().at(inner, 0).dst)).toBe(VIP);
   });
 
+  it('ICMP errors: port unreachable from the real server reaches the client as an error about VIP:80', () => {
+    const d = director();
+    d.addRs();
+    const syn = tcpFrame(DIRECTOR_MAC, CLIENT_MAC, CIP, 43000, VIP, 80, TCP_SYN);
+    const [fwd] = d.feed(syn); // CIP:43000 -> RIP:8080 now
+    // The real server's ICMP port unreachable about that packet: RIP -> CIP, embedding CIP:43000 -> RIP:8080.
+    const embedded = fwd.subarray(14, 14 + 28);
+    const f = new Uint8Array(14 + 20 + 8 + 28);
+    f.set(DIRECTOR_MAC, 0);
+    f.set(RS_MAC, 6);
+    f[12] = 8;
+    new Ipv4View().at(f, 14).write(0, 56, 9, false, 64, 1, parseIpv4(RIP), parseIpv4(CIP));
+    f[34] = 3;
+    f[35] = 3;
+    f.set(embedded, 42);
+    const c = checksum(f, 34, 36);
+    f[36] = c >> 8;
+    f[37] = c & 0xff;
+    const [out] = d.feed(f);
+    const outer = new Ipv4View().at(out, 14), inner = new Ipv4View().at(out, 42);
+    expect(mac(out, 0)).toBe('02:00:00:00:00:01');
+    expect([formatIpv4(outer.src), formatIpv4(outer.dst), outer.ttl]).toEqual([VIP, CIP, 63]);
+    expect([formatIpv4(inner.src), formatIpv4(inner.dst)]).toEqual([CIP, VIP]);
+    expect([(out[62] << 8) | out[63], (out[64] << 8) | out[65]]).toEqual([43000, 80]);
+    expect(outer.checksumValid() && inner.checksumValid()).toBe(true);
+    expect(checksum(out, 34, 36)).toBe(0);
+  });
+
+  it('ICMP errors: fragmentation needed from the client about a reply reaches the real server translated', () => {
+    const d = director();
+    d.addRs();
+    d.feed(tcpFrame(DIRECTOR_MAC, CLIENT_MAC, CIP, 43001, VIP, 80, TCP_SYN));
+    // The client's error about the reply VIP:80 -> CIP:43001.
+    const reply = tcpFrame(CLIENT_MAC, DIRECTOR_MAC, VIP, 80, CIP, 43001, TCP_SYN | TCP_ACK);
+    const f = new Uint8Array(14 + 20 + 8 + 28);
+    f.set(DIRECTOR_MAC, 0);
+    f.set(CLIENT_MAC, 6);
+    f[12] = 8;
+    new Ipv4View().at(f, 14).write(0, 56, 9, false, 64, 1, parseIpv4(CIP), parseIpv4(VIP));
+    f[34] = 3;
+    f[35] = 4;
+    f[40] = 0x05;
+    f[41] = 0x00; // MTU 1280
+    f.set(reply.subarray(14, 42), 42);
+    const c = checksum(f, 34, 36);
+    f[36] = c >> 8;
+    f[37] = c & 0xff;
+    const [out] = d.feed(f);
+    const outer = new Ipv4View().at(out, 14), inner = new Ipv4View().at(out, 42);
+    expect(mac(out, 0)).toBe('02:00:00:00:00:11');
+    expect([formatIpv4(outer.src), formatIpv4(outer.dst)]).toEqual([CIP, RIP]);
+    expect([formatIpv4(inner.src), formatIpv4(inner.dst), (out[62] << 8) | out[63]]).toEqual([RIP, CIP, 8080]);
+    expect(checksum(out, 34, 36)).toBe(0);
+    // A corrupted ICMP checksum is dropped.
+    f[60] ^= 0xff;
+    expect(d.feed(f)).toHaveLength(0);
+  });
+
   it('expire_nodest_conn: packets of a deleted real server are dropped by default, rescheduled with 1', () => {
     for (const mode of [0, 1]) {
       const sysctls = new IpvsSysctls();

@@ -18,6 +18,7 @@ export interface Drops {
 
 interface LinkStats {
   ifname: string;
+  txqlen?: number;
   stats64?: { rx?: { dropped?: number }; tx?: { dropped?: number } };
 }
 
@@ -73,4 +74,11 @@ export function dropsSince(before: Drops, after: Drops): Drops {
 
 export function formatDrops(d: Drops): string {
   return `drops socket ${d.socket}, tap ${d.tap}, links ${d.links}, backlog ${d.backlog}`;
+}
+
+/** The TAP's queue length (frames the kernel holds for tapvsd before dropping: its only buffer). */
+export async function tapQueueLength(lab: LabTopology): Promise<number | null> {
+  const r = await lab.exec(lab.dir, 'ip', ['-j', 'link', 'show', LAB_TAP]);
+  const links = JSON.parse(r.stdout || '[]') as LinkStats[];
+  return links[0]?.txqlen ?? null;
 }

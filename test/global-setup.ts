@@ -22,7 +22,7 @@ function alive(pid: number): boolean {
  */
 function leftovers(): string[] {
   try {
-    return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
       .split('\n')
       .map((l) => l.split(' ')[0])
       .filter((n) => {

@@ -9,7 +9,11 @@
  * validates them, and only then refused (NOT_SUPPORTED_YET).
  *
  * tapvs's own additions: the mark-rule commands `--add-mark` / `--del-mark` (iptables MARK rules
- * for fwmark services, with their own small grammar, see parseMarkRule) and `-L --marks`.
+ * for fwmark services, with their own small grammar, see parseMarkRule) and `-L --marks`; FULLNAT as
+ * Alibaba LVS and DPVS spell it where that does not clash with ipvsadm 1.31 (which has no -P, -Q, -G
+ * or -z, but uses -b for --sched-flags): the commands `-P|--add-laddr`, `-Q|--del-laddr` and
+ * `-G|--get-laddr` with `-z|--laddr`, the forwarding method `--fullnat` (long only, where DPVS has
+ * `-b|--fullnat`), and the service options `--proxy-protocol` / `--toa` (client address passing).
  */
 import {
   ForwardMethod,
@@ -23,6 +27,7 @@ import {
   SVC_F_SCHED3,
   SVC_F_SCHED_MASK,
   type AddressFamily,
+  type ClientAddressMode,
   type DestinationConfig,
   type MarkRule,
   type ServiceConfig,
@@ -78,6 +83,8 @@ export type Invocation =
   | { kind: 'list-timeouts' }
   /** tapvs's own `-L --marks`: the mark rules in match order. */
   | { kind: 'list-marks' }
+  /** tapvs's own `-G|--get-laddr [service]` (DPVS): FULLNAT local addresses of one service or of all. */
+  | { kind: 'list-laddrs'; service?: ServiceKey }
   | { kind: 'save'; numeric: boolean }
   | { kind: 'restore' };
 
@@ -142,7 +149,8 @@ type Tag =
   | 'mcast-port' | 'mcast-ttl' | 'sync-maxlen' | 'tun-info' | 'tun-type' | 'tun-port'
   | 'tun-nocsum' | 'tun-csum' | 'tun-remcsum'
   // tapvs's own
-  | 'add-mark' | 'del-mark' | 'marks';
+  | 'add-mark' | 'del-mark' | 'marks'
+  | 'P' | 'Q' | 'G' | 'z' | 'fullnat' | 'proxy-protocol' | 'toa';
 
 type ArgKind = 'none' | 'required' | 'optional';
 
@@ -220,6 +228,15 @@ const OPTION_TABLE: readonly OptionSpec[] = [
   opt('add-mark', undefined, 'none', 'add-mark'),
   opt('del-mark', undefined, 'none', 'del-mark'),
   opt('marks', undefined, 'none', 'marks'),
+  // tapvs's own FULLNAT options: DPVS's local-address commands (first option only) and -z, the
+  // forwarding method (DPVS's -b is ipvsadm's --sched-flags, so long only), client address passing
+  opt('add-laddr', 'P', 'none', 'P'),
+  opt('del-laddr', 'Q', 'none', 'Q'),
+  opt('get-laddr', 'G', 'none', 'G'),
+  opt('laddr', 'z', 'required', 'z'),
+  opt('fullnat', undefined, 'none', 'fullnat'),
+  opt('proxy-protocol', undefined, 'none', 'proxy-protocol'),
+  opt('toa', undefined, 'none', 'toa'),
 ];
 
 type PoptError = 'missing argument' | 'unknown option' | 'option does not take an argument';
@@ -333,6 +350,10 @@ const enum Cmd {
   Restore,
   Save,
   Zero,
+  // tapvs's own (DPVS's commands and names)
+  AddLaddr,
+  DelLaddr,
+  GetLaddr,
 }
 
 const COMMAND_NAMES = [
@@ -350,6 +371,9 @@ const COMMAND_NAMES = [
   'restore',
   'save',
   'zero',
+  'add-laddr',
+  'del-laddr',
+  'get-laddr',
 ];
 
 const enum Opt {
@@ -387,9 +411,12 @@ const enum Opt {
   TunNocsum,
   TunCsum,
   TunRemcsum,
+  // tapvs's own
+  ClientAddress,
+  LocalAddress,
 }
 
-const NUMBER_OF_OPT = 34;
+const NUMBER_OF_OPT = 36;
 
 const OPTION_NAMES = [
   'numeric',
@@ -426,28 +453,35 @@ const OPTION_NAMES = [
   'tun-nocsum',
   'tun-csum',
   'tun-remcsum',
+  // tapvs's own: --proxy-protocol / --toa (one choice, as -g/-i/-m), and -z (DPVS's name)
+  'client-address',
+  'local-address',
 ];
 
 /**
  * `commands_v_options`, one row per command in Cmd order, one column per option in Opt order:
- * '+' compulsory, 'x' illegal, '1' exclusive (at most one), '.' optional.
+ * '+' compulsory, 'x' illegal, '1' exclusive (at most one), '.' optional. The last two columns
+ * (client-address, local-address) and the last three rows are tapvs's own.
  */
 const COMMANDS_V_OPTIONS: readonly string[] = [
-  /*           -n-csv-s-p-M-rfw-w-x-ymctotdmstrtthpcsrsidexopspe-bgrpptttlszetitytptnocsrc */
-  /* ADD     */ 'xx+...xxxxxxxxxxxxxxx...xxxxxxxxxx',
-  /* EDIT    */ 'xx+...xxxxxxxxxxxxxxx...xxxxxxxxxx',
-  /* DEL     */ 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  /* FLUSH   */ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  /* LIST    */ '.11xxxxxxxxx11.......xxxxxxx.xxxxx',
-  /* ADDSRV  */ 'xx+xxx+....xxxxxxxxxxxxxxxxxx.....',
-  /* DELSRV  */ 'xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  /* EDITSRV */ 'xx+xxx+....xxxxxxxxxxxxxxxxxx.....',
-  /* TIMEOUT */ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  /* STARTD  */ 'xxxxxxxxxxx.xxxxxxx.xxxx....xxxxxx',
-  /* STOPD   */ 'xxxxxxxxxxxxxxxxxxx.xxxxxxxxxxxxxx',
-  /* RESTORE */ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  /* SAVE    */ '.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  /* ZERO    */ 'xx.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /*           -n-csv-s-p-M-rfw-w-x-ymctotdmstrtthpcsrsidexopspe-bgrpptttlszetitytptnocsrccala */
+  /* ADD     */ 'xx+...xxxxxxxxxxxxxxx...xxxxxxxxxx.x',
+  /* EDIT    */ 'xx+...xxxxxxxxxxxxxxx...xxxxxxxxxx.x',
+  /* DEL     */ 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /* FLUSH   */ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /* LIST    */ '.11xxxxxxxxx11.......xxxxxxx.xxxxxxx',
+  /* ADDSRV  */ 'xx+xxx+....xxxxxxxxxxxxxxxxxx.....xx',
+  /* DELSRV  */ 'xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /* EDITSRV */ 'xx+xxx+....xxxxxxxxxxxxxxxxxx.....xx',
+  /* TIMEOUT */ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /* STARTD  */ 'xxxxxxxxxxx.xxxxxxx.xxxx....xxxxxxxx',
+  /* STOPD   */ 'xxxxxxxxxxxxxxxxxxx.xxxxxxxxxxxxxxxx',
+  /* RESTORE */ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /* SAVE    */ '.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /* ZERO    */ 'xx.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /* ADDLADDR*/ 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx+',
+  /* DELLADDR*/ 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx+',
+  /* GETLADDR*/ '.x.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
 ];
 
 const TUNNEL_TYPE_NAMES = ['ipip', 'gue', 'gre'];
@@ -473,6 +507,7 @@ interface ServiceState {
   /** IPv4: mask as a host-order u32; IPv6: prefix length. */
   netmask: number;
   pe: string;
+  clientAddress: ClientAddressMode;
 }
 
 interface DestinationState {
@@ -540,6 +575,7 @@ class CommandLineParser {
     timeout: 0,
     netmask: 0xffffffff,
     pe: '',
+    clientAddress: 'none',
   };
   private readonly dest: DestinationState = {
     af: 0,
@@ -565,6 +601,8 @@ class CommandLineParser {
     exact: false,
   };
   private schedFlagsArg = '';
+  /** -z: the FULLNAT local address (canonical IPv4). */
+  private laddr = '';
   /** tapvs's `-L --marks` (outside ipvsadm's option bits and matrix). */
   private marks = false;
   private readonly used = new Set<PendingFeature>();
@@ -639,6 +677,15 @@ class CommandLineParser {
         break;
       case 'S':
         this.cmd = Cmd.Save;
+        break;
+      case 'P':
+        this.cmd = Cmd.AddLaddr;
+        break;
+      case 'Q':
+        this.cmd = Cmd.DelLaddr;
+        break;
+      case 'G':
+        this.cmd = Cmd.GetLaddr;
         break;
       case 'start-daemon':
         this.cmd = Cmd.StartDaemon;
@@ -763,6 +810,19 @@ class CommandLineParser {
       case 'm':
         this.setOption(Opt.Forward);
         this.dest.forward = ForwardMethod.Masq;
+        break;
+      case 'fullnat':
+        this.setOption(Opt.Forward);
+        this.dest.forward = ForwardMethod.FullNat;
+        break;
+      case 'proxy-protocol':
+      case 'toa':
+        this.setOption(Opt.ClientAddress);
+        this.svc.clientAddress = tag;
+        break;
+      case 'z':
+        this.setOption(Opt.LocalAddress);
+        this.laddr = parseLocalAddress(arg, this.names);
         break;
       case 'w':
         this.setOption(Opt.Weight);
@@ -922,11 +982,15 @@ class CommandLineParser {
       if (this.svc.flags & SVC_F_ONEPACKET && this.svc.fwmark === 0 && this.svc.protocol !== IPPROTO_UDP) {
         fail('One-Packet Scheduling is only for UDP virtual services');
       }
+      if (this.svc.clientAddress !== 'none' && this.svc.fwmark === 0 && this.svc.protocol !== IPPROTO_TCP) {
+        fail('PROXY protocol and TOA are only for TCP virtual services');
+      }
       if (this.svc.scheduler === '') this.svc.scheduler = DEF_SCHED;
     }
 
     if (cmd === Cmd.AddDest || cmd === Cmd.EditDest) {
       const fwd = this.dest.forward;
+      // only DR and tunnels force the service port; NAT and FULLNAT map ports
       if (this.svc.fwmark === 0 && (fwd === ForwardMethod.Tunnel || fwd === ForwardMethod.Route)) {
         this.dest.port = this.svc.port;
       }
@@ -1032,6 +1096,8 @@ class CommandLineParser {
       timeout: this.svc.timeout,
       netmask: key.af === 6 ? String(this.svc.netmask) : formatIPv4(this.svc.netmask),
       pe: this.svc.pe,
+      // edit resets it too: -E without --proxy-protocol/--toa turns client address passing off
+      clientAddress: this.svc.clientAddress,
     };
   }
 
@@ -1090,6 +1156,12 @@ class CommandLineParser {
         return { kind: 'list-all', format };
       case Cmd.Save:
         return { kind: 'save', numeric: this.format.numeric };
+      case Cmd.AddLaddr:
+        return { kind: 'command', command: { op: 'add-laddr', service: this.serviceKey(), laddr: this.laddr } };
+      case Cmd.DelLaddr:
+        return { kind: 'command', command: { op: 'delete-laddr', service: this.serviceKey(), laddr: this.laddr } };
+      case Cmd.GetLaddr:
+        return this.isSet(Opt.Service) ? { kind: 'list-laddrs', service: this.serviceKey() } : { kind: 'list-laddrs' };
       case Cmd.Restore:
         return { kind: 'restore' };
       case Cmd.StartDaemon:
@@ -1267,6 +1339,26 @@ function parseMarkPort(text: string, protocol: number, names: NameDatabase): num
   const port = /^[0-9]+$/.test(text) ? Number(text) : names.serviceToPort(text, protocol);
   if (port === undefined || port > 65535) markFail(`illegal port \`${text}' specified`);
   return port;
+}
+
+// ------------------------------------------------------------------------------------------------
+// FULLNAT local addresses (tapvs's own, DPVS's -z|--laddr)
+
+/**
+ * `-z`: one IPv4 address, as an inet_aton form or an /etc/hosts name (like the service addresses), no
+ * port; not in 0.0.0.0/8 or 127.0.0.0/8, not multicast, reserved or broadcast (the daemon's own check).
+ */
+function parseLocalAddress(text: string, names: NameDatabase): string {
+  const value = text === '' ? undefined : (inetAton(text) ?? names.hostToIPv4(text));
+  if (value === undefined) {
+    const v6 = inetPton6(text) !== undefined;
+    fail(`illegal local address \`${text}' specified${v6 ? ' (IPv6 local addresses are not supported)' : ''}`);
+  }
+  const first = value >>> 24;
+  if (first === 0 || first === 127 || first >= 224) {
+    fail(`illegal local address \`${text}' specified (not a unicast address outside 0.0.0.0/8 and 127.0.0.0/8)`);
+  }
+  return formatIPv4(value);
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 /**
- * Rules in `ipvsadm -S` / `-R` format (and tapvs's `--add-mark` lines) to control commands: used by
+ * Rules in `ipvsadm -S` / `-R` format (and tapvs's `--add-mark` and `--add-laddr` lines) to control commands: used by
  * `tapvs -R` and by `tapvsd --rules`.
  * Every line is parsed before anything is applied; a line that is not a rule command, or fails
  * ipvsadm's validation, stops the whole restore.

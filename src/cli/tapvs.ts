@@ -12,10 +12,12 @@ import { ipvsStrerror, operationOf, type IpvsOperation } from '../control/errors
 import {
   DEFAULT_LISTING_FORMAT,
   formatConnections,
+  formatLocalAddresses,
   formatSingleService,
   formatMarkRules,
   formatTable,
   formatTimeouts,
+  servicesInListingOrder,
 } from '../control/listing.js';
 import type { ServiceKey, ServiceSnapshot, TableSnapshot } from '../control/model.js';
 import { socketPathFromEnv, type Command, type Reply, type Request } from '../control/protocol.js';
@@ -183,6 +185,22 @@ class Session {
         const table = await this.fetchTable('get-services');
         if (typeof table === 'number') return table;
         this.out(formatMarkRules(table.marks ?? []));
+        return EXIT_OK;
+      }
+      case 'list-laddrs': {
+        // tapvs's own -G (DPVS): one service (unknown: "No such service", exit 1, as -L -t) or all, sorted
+        const table = await this.fetchTable('get-services');
+        if (typeof table === 'number') return table;
+        let services = servicesInListingOrder(table.services, false);
+        if (invocation.service !== undefined) {
+          const service = findService(table.services, invocation.service);
+          if (service === undefined) {
+            this.err(`${ipvsStrerror('get-laddrs', 'ESRCH')}\n`);
+            return EXIT_LIST_FAILED;
+          }
+          services = [service];
+        }
+        this.out(formatLocalAddresses(services, this.names));
         return EXIT_OK;
       }
       case 'save': {

@@ -59,8 +59,17 @@ export class ConnectionTable {
   nControl: Int32Array;
   /** Packets seen from the client side. */
   inPkts: Uint32Array;
-  /** Fwmark of the service (templates of fwmark services), 0 otherwise. */
-  fwmark: Uint32Array;
+  /**
+   * A word for the forwarding method's own use: FULLNAT with PROXY protocol keeps the sequence number of the
+   * client's first data byte here (where the PROXY header goes).
+   */
+  aux: Uint32Array;
+  /** FULLNAT: the local address and port the connection uses towards the real server (0 = not FULLNAT). */
+  laddr: Uint32Array;
+  lport: Uint16Array;
+  /** FULLNAT's second index, keyed by the real-server side (protocol, RIP, rport, LIP, lport). */
+  private outNext: Int32Array;
+  private outBuckets: Int32Array;
   /** Cached neighbour slot for the reply direction (data plane's use), -1 = not resolved yet. */
   replyNeighbor: Int32Array;
   /** 1 while the id holds an entry. */
@@ -90,13 +99,17 @@ export class ConnectionTable {
     this.control = new Int32Array(n);
     this.nControl = new Int32Array(n);
     this.inPkts = new Uint32Array(n);
-    this.fwmark = new Uint32Array(n);
+    this.aux = new Uint32Array(n);
+    this.laddr = new Uint32Array(n);
+    this.lport = new Uint16Array(n);
+    this.outNext = new Int32Array(n);
     this.replyNeighbor = new Int32Array(n);
     this.live = new Uint8Array(n);
     this.wheelNext = new Int32Array(n);
     this.wheelPrev = new Int32Array(n);
     this.armedTick = new Uint32Array(n);
     this.buckets = new Int32Array(this.capacity).fill(-1);
+    this.outBuckets = new Int32Array(this.capacity).fill(-1);
     this.bucketMask = this.capacity - 1;
     this.epoch = now;
     this.lastTick = 0;
@@ -215,6 +228,31 @@ export class ConnectionTable {
     return -1;
   }
 
+  /** Give a FULLNAT connection its local endpoint and index it by the real-server side. */
+  bindLocal(i: number, laddr: number, lport: number): void {
+    this.laddr[i] = laddr;
+    this.lport[i] = lport;
+    const ob = this.hash(this.protocolOf(i) ^ 0x80, laddr, lport);
+    this.outNext[i] = this.outBuckets[ob];
+    this.outBuckets[ob] = i;
+  }
+
+  /**
+   * FULLNAT reply lookup: the packet comes from the real server (saddr:sport) to a local address
+   * (daddr:dport = LIP:lport), found through the second index.
+   */
+  lookupOutFullnat(protocol: number, saddr: number, sport: number, daddr: number, dport: number): number {
+    const h = this.hot;
+    let i = this.outBuckets[this.hash(protocol ^ 0x80, daddr, dport)];
+    while (i >= 0) {
+      const o = i * STRIDE;
+      if (this.lport[i] === dport && this.laddr[i] === daddr && h[o + W_DADDR] === saddr && h[o + W_DPORT] === sport && (h[o + W_META] & 0xff) === protocol)
+        return i;
+      i = this.outNext[i];
+    }
+    return -1;
+  }
+
   /**
    * Template lookup (kernel ip_vs_ct_in_get): caddr is the masked client network, cport 0; for fwmark
    * services protocol is 0 (IPPROTO_IP) and vaddr the mark itself.
@@ -246,6 +284,8 @@ export class ConnectionTable {
     flags: number,
     timeoutMs: number,
     now: number,
+    laddr = 0,
+    lport = 0,
   ): number {
     let i = this.freeHead;
     if (i >= 0) this.freeHead = this.hotI[i * STRIDE + W_NEXT];
@@ -269,12 +309,19 @@ export class ConnectionTable {
     this.control[i] = -1;
     this.nControl[i] = 0;
     this.inPkts[i] = 0;
-    this.fwmark[i] = 0;
+    this.aux[i] = 0;
+    this.laddr[i] = laddr;
+    this.lport[i] = lport;
     this.replyNeighbor[i] = -1;
     this.live[i] = 1;
     const b = this.hash(protocol, caddr, cport);
     this.hotI[o + W_NEXT] = this.buckets[b];
     this.buckets[b] = i;
+    if (laddr !== 0) {
+      const ob = this.hash(protocol ^ 0x80, laddr, lport);
+      this.outNext[i] = this.outBuckets[ob];
+      this.outBuckets[ob] = i;
+    }
     this.arm(i, this.tickOf(now + timeoutMs));
     this.count++;
     if (this.count > this.buckets.length) this.rehash(this.buckets.length * 2);
@@ -303,6 +350,16 @@ export class ConnectionTable {
     else {
       while (p >= 0 && hi[p * STRIDE + W_NEXT] !== i) p = hi[p * STRIDE + W_NEXT];
       if (p >= 0) hi[p * STRIDE + W_NEXT] = hi[o + W_NEXT];
+    }
+    if (this.laddr[i] !== 0) {
+      const ob = this.hash(this.protocolOf(i) ^ 0x80, this.laddr[i], this.lport[i]);
+      let q = this.outBuckets[ob];
+      if (q === i) this.outBuckets[ob] = this.outNext[i];
+      else {
+        while (q >= 0 && this.outNext[q] !== i) q = this.outNext[q];
+        if (q >= 0) this.outNext[q] = this.outNext[i];
+      }
+      this.laddr[i] = 0;
     }
     this.unarm(i);
     this.live[i] = 0;
@@ -346,8 +403,8 @@ export class ConnectionTable {
   /** Bytes held by the table's arrays (entries, hash buckets and timer wheel). */
   memoryBytes(): number {
     const arrays = [
-      this.hot, this.expires, this.timeout, this.control, this.nControl, this.inPkts, this.fwmark, this.replyNeighbor,
-      this.live, this.wheelNext, this.wheelPrev, this.armedTick, this.buckets, this.wheel,
+      this.hot, this.expires, this.timeout, this.control, this.nControl, this.inPkts, this.aux, this.replyNeighbor,
+      this.laddr, this.lport, this.outNext, this.outBuckets, this.live, this.wheelNext, this.wheelPrev, this.armedTick, this.buckets, this.wheel,
     ];
     return arrays.reduce((sum, a) => sum + a.byteLength, 0);
   }
@@ -404,12 +461,18 @@ export class ConnectionTable {
 
   private rehash(buckets: number): void {
     this.buckets = new Int32Array(buckets).fill(-1);
+    this.outBuckets = new Int32Array(buckets).fill(-1);
     this.bucketMask = buckets - 1;
     for (let i = 0; i < this.nextUnused; i++) {
       if (this.live[i] === 0) continue;
       const b = this.hash(this.protocolOf(i), this.caddrOf(i), this.cportOf(i));
       this.hotI[i * STRIDE + W_NEXT] = this.buckets[b];
       this.buckets[b] = i;
+      if (this.laddr[i] !== 0) {
+        const ob = this.hash(this.protocolOf(i) ^ 0x80, this.laddr[i], this.lport[i]);
+        this.outNext[i] = this.outBuckets[ob];
+        this.outBuckets[ob] = i;
+      }
     }
   }
 
@@ -428,7 +491,10 @@ export class ConnectionTable {
     this.control = g(this.control);
     this.nControl = g(this.nControl);
     this.inPkts = g(this.inPkts);
-    this.fwmark = g(this.fwmark);
+    this.aux = g(this.aux);
+    this.laddr = g(this.laddr);
+    this.lport = g(this.lport);
+    this.outNext = g(this.outNext);
     this.replyNeighbor = g(this.replyNeighbor);
     this.live = g(this.live);
     this.wheelNext = g(this.wheelNext);

@@ -11,6 +11,7 @@ import { DestinationTable } from '../dataplane/destination-table.js';
 import type { Command } from './protocol.js';
 import { ServiceTable, type ControlError } from './service-table.js';
 import { ProtocolTimeouts } from '../conntrack/timeouts.js';
+import { formatIpv4 } from '../dataplane/wire/ipv4.js';
 
 export function applyCommand(services: ServiceTable, timeouts: ProtocolTimeouts, cmd: Command): ControlError | null {
   switch (cmd.op) {
@@ -34,6 +35,10 @@ export function applyCommand(services: ServiceTable, timeouts: ProtocolTimeouts,
       return services.addMarkRule(cmd.rule);
     case 'delete-mark':
       return services.deleteMarkRule(cmd.rule);
+    case 'add-laddr':
+      return services.addLocalAddress(cmd.service, cmd.laddr);
+    case 'delete-laddr':
+      return services.deleteLocalAddress(cmd.service, cmd.laddr);
     case 'set-timeouts': {
       const t = cmd.timeouts;
       return timeouts.set(t.tcp, t.tcpfin, t.udp) ? null : { errno: 'EINVAL' };
@@ -51,6 +56,7 @@ function scratchCopy(services: ServiceTable, timeouts: ProtocolTimeouts): { serv
     copy.addService(svc.config);
     // Re-add destinations oldest first so that the copy's list order equals the original's.
     for (let i = svc.dests.length - 1; i >= 0; i--) copy.addDest(svc.config, svc.destConfigs.get(svc.dests[i])!);
+    for (const l of svc.laddrs) copy.addLocalAddress(svc.config, formatIpv4(l));
   }
   const t = new ProtocolTimeouts();
   const cur = timeouts.get();

@@ -5,7 +5,7 @@
  */
 import type { Command, Errno } from './protocol.js';
 
-/** The libipvs entry points whose failures ipvsadm reports, plus tapvs's own mark-rule commands. */
+/** The libipvs entry points whose failures ipvsadm reports, plus tapvs's own mark-rule and laddr commands. */
 export type IpvsOperation =
   | 'add-service'
   | 'edit-service'
@@ -18,6 +18,9 @@ export type IpvsOperation =
   | 'set-timeouts'
   | 'add-mark'
   | 'delete-mark'
+  | 'add-laddr'
+  | 'delete-laddr'
+  | 'get-laddrs'
   | 'start-daemon'
   | 'stop-daemon'
   | 'get-services'
@@ -33,7 +36,7 @@ interface StrerrorEntry {
   message: string;
 }
 
-/** libipvs.c `ipvs_strerror()`, in its order (the first match wins), with tapvs's mark-rule entries. */
+/** libipvs.c `ipvs_strerror()`, in its order (the first match wins), with tapvs's mark-rule and laddr entries. */
 const IPVS_STRERROR_TABLE: readonly StrerrorEntry[] = [
   { operation: 'add-service', errno: 'EEXIST', message: 'Service already exists' },
   { operation: 'add-service', errno: 'ENOENT', message: 'Scheduler or persistence engine not found' },
@@ -51,6 +54,12 @@ const IPVS_STRERROR_TABLE: readonly StrerrorEntry[] = [
   // tapvs's mark rules (not in libipvs), worded like their service/destination counterparts
   { operation: 'add-mark', errno: 'EEXIST', message: 'Mark rule already exists' },
   { operation: 'delete-mark', errno: 'ENOENT', message: 'No such mark rule' },
+  // tapvs's FULLNAT local addresses (DPVS's --add-laddr/--del-laddr), worded like the destination entries
+  { operation: 'add-laddr', errno: 'ESRCH', message: 'Service not defined' },
+  { operation: 'add-laddr', errno: 'EEXIST', message: 'Local address already exists' },
+  { operation: 'delete-laddr', errno: 'ESRCH', message: 'Service not defined' },
+  { operation: 'delete-laddr', errno: 'ENOENT', message: 'No such local address' },
+  { operation: 'get-laddrs', errno: 'ESRCH', message: 'No such service' },
   { operation: 'stop-daemon', errno: 'ESRCH', message: 'No daemon is running' },
   { operation: 'get-services', errno: 'ESRCH', message: 'No such service' },
   { operation: 'get-dests', errno: 'ESRCH', message: 'No such service' },

@@ -3,6 +3,9 @@
  * (`list_all`, `list_service`, `print_title`, `print_service_entry`, `print_largenum`, `list_conn`,
  * `list_timeout`). Pure functions: snapshot + format in, text out. Names are resolved through a
  * NameDatabase (see address-port.ts: /etc/hosts and /etc/services only, never DNS).
+ *
+ * tapvs's own additions: FULLNAT servers are listed as `FullNat` (DPVS's name), services with client
+ * address passing end in ` proxy-protocol` / ` toa`, and `-G` lists local addresses (formatLocalAddresses).
  */
 import { addressWords, canonicalAddress, formatAddressPort, formatIPv4, inetAton, inetPton6, type NameDatabase } from '../cli/address-port.js';
 import {
@@ -206,6 +209,8 @@ export function forwardName(forward: ForwardMethod): string {
       return 'Tunnel';
     case ForwardMethod.Route:
       return 'Route';
+    case ForwardMethod.FullNat:
+      return 'FullNat';
     default:
       return '(null)';
   }
@@ -317,6 +322,8 @@ function serviceLine(service: ServiceSnapshot, format: ListingFormat, names: Nam
     if (service.pe !== '') line += ` pe ${service.pe}`;
   }
   if (service.flags & SVC_F_ONEPACKET) line += ' ops';
+  // tapvs's own: client address passing (absent or 'none' prints nothing, as ipvsadm's lines)
+  if (service.clientAddress === 'proxy-protocol' || service.clientAddress === 'toa') line += ` ${service.clientAddress}`;
   return `${line}\n`;
 }
 
@@ -472,4 +479,28 @@ export function markRuleText(rule: MarkRule): string {
 export function formatMarkRules(marks: readonly MarkRule[]): string {
   if (marks.length === 0) return '';
   return `Mark rules\n${marks.map((rule) => `  ${markRuleText(rule)}\n`).join('')}`;
+}
+
+// ------------------------------------------------------------------------------------------------
+// FULLNAT local addresses (tapvs's own `-G|--get-laddr`, after DPVS's list_laddrs)
+
+const LADDR_LABEL_WIDTH = 33;
+const LADDR_TOTAL_WIDTH = 8;
+
+/**
+ * `tapvs -G [service]`: DPVS's table (`VIP:VPORT TOTAL SNAT_IP`, without its per-address CONFLICTS and
+ * CONNS columns), with the -L service label (`TCP  198.18.1.100:80`, always numeric) in 33 columns as
+ * ipvsadm gives it, the first local address on the service line and the others below it in the SNAT_IP
+ * column, in the order they are used; no trailing blanks. `services` are printed in the order given.
+ */
+export function formatLocalAddresses(services: readonly ServiceSnapshot[], names: NameDatabase): string {
+  const lipColumn = ' '.repeat(LADDR_LABEL_WIDTH + 1 + LADDR_TOTAL_WIDTH + 1);
+  let out = `${left('VIP:VPORT', LADDR_LABEL_WIDTH)} ${left('TOTAL', LADDR_TOTAL_WIDTH)} SNAT_IP\n`;
+  for (const service of services) {
+    const laddrs = service.laddrs ?? [];
+    const head = `${left(serviceLabel(service, true, names), LADDR_LABEL_WIDTH)} ${left(laddrs.length, LADDR_TOTAL_WIDTH)} ${laddrs[0] ?? ''}`;
+    out += `${head.trimEnd()}\n`;
+    for (const laddr of laddrs.slice(1)) out += `${lipColumn}${laddr}\n`;
+  }
+  return out;
 }

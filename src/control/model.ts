@@ -17,7 +17,16 @@ export const enum ForwardMethod {
   Local = 1,
   Tunnel = 2,
   Route = 3,
+  /** FULLNAT (not in mainline IPVS): the value of IP_VS_CONN_F_FULLNAT in Alibaba LVS and DPVS. */
+  FullNat = 5,
 }
+
+/**
+ * How a FULLNAT service tells real servers the client's address (tapvs option, per service):
+ * `proxy-protocol` inserts a PROXY protocol v2 header at the start of each TCP stream; `toa` inserts the
+ * TCP option address (kind 254) used by Alibaba LVS and DPVS into the SYN and the handshake's last ACK.
+ */
+export type ClientAddressMode = 'none' | 'proxy-protocol' | 'toa';
 
 /** Service flag bits (uapi IP_VS_SVC_F_*). */
 export const SVC_F_PERSISTENT = 0x0001;
@@ -42,6 +51,8 @@ export interface ServiceConfig extends ServiceKey {
   timeout: number; // persistence timeout in seconds (meaningful with SVC_F_PERSISTENT)
   netmask: string; // IPv4: dotted mask ('255.255.255.255' default); IPv6: prefix length as text ('128')
   pe: string; // persistence engine name, '' for none
+  /** FULLNAT services: how real servers learn the client address (absent = 'none'). */
+  clientAddress?: ClientAddressMode;
 }
 
 export interface DestinationKey {
@@ -89,6 +100,8 @@ export interface DestinationSnapshot extends DestinationConfig {
 export interface ServiceSnapshot extends ServiceConfig {
   /** Destinations in kernel list order: the most recently added first. */
   dests: DestinationSnapshot[];
+  /** FULLNAT local addresses (LIPs) of the service, in the order they are used. */
+  laddrs?: string[];
   stats: StatsSnapshot;
   rate: RateSnapshot;
 }

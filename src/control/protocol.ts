@@ -27,7 +27,13 @@ export type Command =
   | { op: 'set-timeouts'; timeouts: Timeouts }
   /** tapvs's own: mark rules for fwmark services (EEXIST when present / ENOENT when absent). */
   | { op: 'add-mark'; rule: MarkRule }
-  | { op: 'delete-mark'; rule: MarkRule };
+  | { op: 'delete-mark'; rule: MarkRule }
+  /**
+   * tapvs's own (DPVS's --add-laddr/--del-laddr): a local address (LIP) for the FULLNAT real servers of a
+   * service. ESRCH without the service, EEXIST when present / ENOENT when absent.
+   */
+  | { op: 'add-laddr'; service: ServiceKey; laddr: string }
+  | { op: 'delete-laddr'; service: ServiceKey; laddr: string };
 
 export type Request =
   | Command

@@ -1,6 +1,10 @@
 /**
  * ipvsadm's rule format: what `-S` prints (`print_service_entry` with FMT_RULE) and how `-R` cuts
  * its input into command lines (`config_stream_read`).
+ *
+ * tapvs's own additions: `--fullnat` servers, `--proxy-protocol` / `--toa` at the end of `-A` lines, and
+ * each service's FULLNAT local addresses as `--add-laddr <svc> -z <ip>` lines between its `-A` line and
+ * its `-a` lines (so that -R adds them to the new service before its servers).
  */
 import { formatAddressPort, type NameDatabase } from '../cli/address-port.js';
 import {
@@ -45,7 +49,7 @@ function selectorOption(protocol: number): string {
   }
 }
 
-/** `fwd_switch()`: Local is saved as -g. */
+/** `fwd_switch()`: Local is saved as -g; tapvs's FULLNAT as --fullnat. */
 function forwardSwitch(forward: ForwardMethod): string {
   switch (forward & 7) {
     case ForwardMethod.Masq:
@@ -55,6 +59,8 @@ function forwardSwitch(forward: ForwardMethod): string {
     case ForwardMethod.Local:
     case ForwardMethod.Route:
       return '-g';
+    case ForwardMethod.FullNat:
+      return '--fullnat';
     default:
       return '(null)';
   }
@@ -72,7 +78,13 @@ function serviceRule(service: ServiceSnapshot, selector: string): string {
   if (service.pe !== '') line += ` --pe ${service.pe}`;
   if (service.flags & SVC_F_ONEPACKET) line += ' -o';
   if (service.flags & SVC_F_SCHED_MASK) line += ` -b ${schedulerFlagsText(service.scheduler, service.flags)}`;
+  if (service.clientAddress === 'proxy-protocol' || service.clientAddress === 'toa') line += ` --${service.clientAddress}`;
   return `${line}\n`;
+}
+
+/** FULLNAT local addresses, in the order they are used (always numeric). */
+function localAddressRules(service: ServiceSnapshot, selector: string): string {
+  return (service.laddrs ?? []).map((laddr) => `--add-laddr ${selector} -z ${laddr}\n`).join('');
 }
 
 function destinationRule(selector: string, dname: string, dest: DestinationSnapshot): string {
@@ -102,6 +114,7 @@ export function formatSave(table: TableSnapshot, numeric: boolean, names: NameDa
   for (const service of servicesInListingOrder(table.services, false)) {
     const selector = serviceSelector(service, numeric, names);
     out += serviceRule(service, selector);
+    out += localAddressRules(service, selector);
     for (const dest of destinationsInListingOrder(service.dests, false)) {
       const dname = formatAddressPort(dest.af, dest.addr, dest.port, service.protocol, numeric, names);
       out += destinationRule(selector, dname, dest);

@@ -13,6 +13,7 @@ import { CounterTable } from '../stats/counters.js';
 import {
   ForwardMethod,
   sameMarkRule,
+  type ClientAddressMode,
   type MarkRule,
   IPPROTO_TCP,
   IPPROTO_UDP,
@@ -51,11 +52,27 @@ export class VirtualService {
     this.persistent = (cfg.flags & SVC_F_PERSISTENT) !== 0;
     this.netmask = parseIpv4(cfg.netmask) >>> 0;
     this.timeoutMs = cfg.timeout * 1000;
+    this.clientAddress = cfg.clientAddress ?? 'none';
+  }
+
+  /** The next local address round robin (its index in `laddrs`), -1 when the pool is empty. */
+  nextLocalAddress(): number {
+    const n = this.laddrs.length;
+    if (n === 0) return -1;
+    const i = this.laddrCursor % n;
+    this.laddrCursor = (i + 1) % n;
+    return i;
   }
   /** Destination ids in kernel list order (newest first). */
   dests: number[] = [];
   /** Configuration of each destination id in `dests`. */
   destConfigs = new Map<number, DestinationConfig>();
+  /** FULLNAT local addresses (host-order u32), used round robin; with a local-port counter each. */
+  laddrs: number[] = [];
+  laddrPortCounters = new Uint32Array(0);
+  laddrCursor = 0;
+  /** FULLNAT client-address passing (PROXY protocol v2 / TOA). */
+  clientAddress: ClientAddressMode = 'none';
 }
 
 export interface ControlError {
@@ -86,6 +103,8 @@ export class ServiceTable {
   private idxMask = 15;
   /** Every VIP (of address services and of mark rules), for ARP, ICMP echo and classification. */
   vips = new Uint32Array(0);
+  /** Every FULLNAT local address of every service. */
+  lips = new Uint32Array(0);
   /** fwmark services: mark and service id, scanned when a marked packet is scheduled. */
   private fwmarks = new Uint32Array(0);
   private fwmarkService = new Int32Array(0);
@@ -170,6 +189,46 @@ export class ServiceTable {
     this.rebuildIndex();
     this.onChange?.('changed');
     return null;
+  }
+
+  /** FULLNAT: add a local address to a service's pool (DPVS --add-laddr). */
+  addLocalAddress(key: ServiceKey, laddr: string): ControlError | null {
+    const svc = this.find(key);
+    if (!svc) return { errno: 'ESRCH' };
+    const a = parseIpv4(laddr) >>> 0;
+    const first = a >>> 24;
+    if (!(parseIpv4(laddr) >= 0) || first === 0 || first === 127 || first >= 224) return { errno: 'EINVAL', message: `invalid local address ${laddr}` };
+    if (svc.laddrs.includes(a)) return { errno: 'EEXIST' };
+    svc.laddrs.push(a);
+    const counters = new Uint32Array(svc.laddrs.length);
+    counters.set(svc.laddrPortCounters);
+    svc.laddrPortCounters = counters;
+    this.rebuildIndex();
+    this.onChange?.('changed', svc);
+    return null;
+  }
+
+  /** FULLNAT: remove a local address; connections using it keep it until they end. */
+  deleteLocalAddress(key: ServiceKey, laddr: string): ControlError | null {
+    const svc = this.find(key);
+    if (!svc) return { errno: 'ESRCH' };
+    const a = parseIpv4(laddr) >>> 0;
+    const i = svc.laddrs.indexOf(a);
+    if (i < 0) return { errno: 'ENOENT' };
+    svc.laddrs.splice(i, 1);
+    const counters = Array.from(svc.laddrPortCounters);
+    counters.splice(i, 1);
+    svc.laddrPortCounters = Uint32Array.from(counters);
+    this.rebuildIndex();
+    this.onChange?.('changed', svc);
+    return null;
+  }
+
+  /** A FULLNAT local address of any service: answered for ARP, and replies to it are looked up. */
+  isLocalAddress(addr: number): boolean {
+    const l = this.lips;
+    for (let i = 0; i < l.length; i++) if (l[i] === addr) return true;
+    return false;
   }
 
   isVip(addr: number): boolean {
@@ -348,6 +407,9 @@ export class ServiceTable {
       return { errno: 'EINVAL', message: 'port zero is only supported in persistent services' };
     if (cfg.fwmark === 0 && !(parseIpv4(cfg.addr) >= 0)) return { errno: 'EINVAL' };
     if (!(parseIpv4(cfg.netmask) >= 0)) return { errno: 'EINVAL' };
+    const ca = cfg.clientAddress ?? 'none';
+    if (ca !== 'none' && ca !== 'proxy-protocol' && ca !== 'toa') return { errno: 'EINVAL', message: `unknown client address mode ${String(ca)}` };
+    if (ca !== 'none' && cfg.protocol !== IPPROTO_TCP) return { errno: 'EINVAL', message: 'PROXY protocol and TOA need a TCP service' };
     if ((cfg.flags & SVC_F_PERSISTENT) !== 0 && !(cfg.timeout >= 1)) return { errno: 'EINVAL' };
     return null;
   }
@@ -361,7 +423,7 @@ export class ServiceTable {
     const first = a >>> 24;
     // Kernel: the address must be unicast (not 0/8, multicast, broadcast).
     if (first === 0 || first >= 224 || first === 127) return { errno: 'EINVAL' };
-    if (cfg.forward !== ForwardMethod.Masq && cfg.forward !== ForwardMethod.Route && cfg.forward !== ForwardMethod.Tunnel)
+    if (cfg.forward !== ForwardMethod.Masq && cfg.forward !== ForwardMethod.Route && cfg.forward !== ForwardMethod.Tunnel && cfg.forward !== ForwardMethod.FullNat)
       return { errno: 'EINVAL', message: 'forwarding method not supported' };
     if (cfg.forward === ForwardMethod.Tunnel && cfg.tunType !== 0)
       return { errno: 'EINVAL', message: 'only IPIP tunnels (--tun-type ipip) are supported yet' };
@@ -412,6 +474,7 @@ export class ServiceTable {
     this.rulePortHi = Uint16Array.from(rules.flatMap((r) => r.ports.map((p) => p[1])));
     for (const a of this.ruleAddr) vips.add(a);
     this.vips = Uint32Array.from(vips);
+    this.lips = Uint32Array.from(new Set(this.services.flatMap((s) => s.laddrs)));
   }
 }
 

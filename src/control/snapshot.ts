@@ -20,6 +20,7 @@ export function tableSnapshot(services: ServiceTable, tracker: ConnectionTracker
       ...svc.config,
       stats: services.serviceStats.snapshot(svc.id),
       rate: rates.serviceRate(svc.id),
+      laddrs: svc.laddrs.map(formatIpv4),
       dests: svc.dests.map((id) => ({
         ...svc.destConfigs.get(id)!,
         activeConns: d.activeConns[id],

@@ -14,7 +14,8 @@ export const DROP_NEIGHBOR_UNRESOLVED = 10; // next hop did not answer ARP / que
 export const DROP_TX_FULL = 11; // no transmit slot left in this batch
 export const DROP_HOST = 12; // addressed to the director itself and answered or ignored by its host stack
 export const DROP_TOO_BIG = 13; // larger than the path MTU with DF set (ICMP fragmentation needed sent)
-export const DROP_REASON_COUNT = 14;
+export const DROP_NO_LOCAL_PORT = 14; // FULLNAT: the service has no local address, or no free local port
+export const DROP_REASON_COUNT = 15;
 
 export const DROP_REASON_NAMES: readonly string[] = [
   'malformed',
@@ -31,6 +32,7 @@ export const DROP_REASON_NAMES: readonly string[] = [
   'tx-full',
   'host',
   'too-big',
+  'no-local-port',
 ];
 
 export class DropCounters {

@@ -7,7 +7,7 @@
 import type { ServiceTable, VirtualService } from '../control/service-table.js';
 import { ForwardMethod, SVC_F_ONEPACKET } from '../control/model.js';
 import { PERSIST_NO_DESTINATION, PERSIST_TABLE_FULL, schedulePersistent } from '../conntrack/persistence.js';
-import { CONN_F_FWD_MASK } from '../conntrack/connection-flags.js';
+import { CONN_F_FWD_MASK, CONN_F_IN_SEQ } from '../conntrack/connection-flags.js';
 import type { ConnectionTracker } from '../conntrack/connection-tracker.js';
 import { DIR_INPUT, DIR_OUTPUT } from '../conntrack/tcp-state.js';
 import { rewriteNatInbound, rewriteNatOutbound } from '../modes/nat.js';
@@ -24,10 +24,13 @@ import { ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetView } from './w
 import { ICMP_DEST_UNREACH, ICMP_ECHO_REQUEST, ICMP_FRAG_NEEDED, ICMP_HEADER_LEN, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, IcmpView } from './wire/icmp.js';
 import { IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP, IPV4_MIN_HEADER_LEN, Ipv4View } from './wire/ipv4.js';
 import { encapsulateIpip, encapsulatedTos, IPIP_OVERHEAD, outerFragmentPayload } from '../modes/tun.js';
+import { allocateLocalPort, rewriteFullnatInbound, rewriteFullnatOutbound } from '../modes/fullnat.js';
+import { adjustRealServerSegment, insertProxyV2Header, PROXY_V2_IPV4_LEN, shiftClientSequence } from '../modes/proxy-protocol.js';
+import { clampMss, insertToaOption, TOA_LEN } from '../modes/toa.js';
 import { ICMP_ERROR_MIN, isRelatedIcmpType, translateIcmpToClient, translateIcmpToRealServer } from '../modes/nat-icmp.js';
 import { checksum } from './wire/checksum.js';
 import { write16 } from './wire/bytes.js';
-import { TCP_ACK, TCP_MIN_HEADER_LEN, TCP_RST, TCP_SYN, TcpView } from './wire/tcp.js';
+import { TCP_ACK, TCP_FIN, TCP_MIN_HEADER_LEN, TCP_RST, TCP_SYN, TcpView } from './wire/tcp.js';
 import { UDP_HEADER_LEN, UdpView } from './wire/udp.js';
 
 export class Pipeline {
@@ -111,7 +114,7 @@ export class Pipeline {
     const a = this.arp.at(buf, off + ETH_HEADER_LEN);
     if (!a.isEthernetIpv4()) return this.drop(D.DROP_UNSUPPORTED);
     const op = a.op, target = a.targetIp, sender = a.senderIp;
-    const forUs = this.routes.isLocal(target) || this.services.isVip(target);
+    const forUs = this.routes.isLocal(target) || this.services.isVip(target) || this.services.isLocalAddress(target);
     if (sender !== 0) {
       // Learn from requests addressed to us and from replies; refresh known entries from anything else.
       if (forUs || op === ARP_OP_REPLY) {
@@ -156,14 +159,19 @@ export class Pipeline {
         dport = u.dstPort;
       }
       if (this.services.isVip(dst)) return this.inbound(buf, off, ip, l4Off, proto, sport, dport, tcpFlags);
-      if (this.routes.isLocal(dst)) return this.refuseLocal(buf, off, proto, dst);
+      const lip = this.services.isLocalAddress(dst);
+      if (lip) {
+        const cid = this.tracker.table.lookupOutFullnat(proto, ip.src, sport, dst, dport);
+        if (cid >= 0) return this.outboundFullnat(buf, off, ip, l4Off, cid, tcpFlags);
+      }
+      if (lip || this.routes.isLocal(dst)) return this.refuseLocal(buf, off, proto, dst);
       return this.outbound(buf, off, ip, l4Off, proto, sport, dport, tcpFlags);
     }
     if (proto === IPPROTO_ICMP) {
       if (l4Len < 8) return this.drop(D.DROP_MALFORMED);
       const type = this.icmp.at(buf, l4Off).type;
       const vip = this.services.isVip(dst);
-      const local = vip || this.routes.isLocal(dst);
+      const local = vip || this.routes.isLocal(dst) || this.services.isLocalAddress(dst);
       if (local && type === ICMP_ECHO_REQUEST) return this.host.echoReply(buf, off);
       if (isRelatedIcmpType(type) && l4Len >= ICMP_ERROR_MIN) {
         if (vip) return this.icmpFromClient(buf, off, ip, l4Off, l4Len);
@@ -248,6 +256,10 @@ export class Pipeline {
       }
       if (cid < 0) return this.drop(D.DROP_TABLE_FULL);
       const dest = conns.destOf(cid);
+      if (dests.forward[dest] === ForwardMethod.FullNat && !this.bindFullnatLocal(svc, cid, proto)) {
+        tracker.expireNow(cid);
+        return this.drop(D.DROP_NO_LOCAL_PORT);
+      }
       this.services.destStats.values[dest * STAT_FIELDS + STAT_CONNS]++;
       this.services.serviceStats.values[svcId * STAT_FIELDS + STAT_CONNS]++;
     }
@@ -265,13 +277,24 @@ export class Pipeline {
     const method = conns.flagsOf(cid) & CONN_F_FWD_MASK;
     if (method === ForwardMethod.Tunnel) return this.forwardTunnel(buf, off, ip, cid, dest);
     if (method === ForwardMethod.Masq) rewriteNatInbound(ip, l4Off, conns.daddrOf(cid), conns.dportOf(cid));
+    else if (method === ForwardMethod.FullNat) {
+      const mode = proto === IPPROTO_TCP ? this.services.service(dests.service[dest])?.clientAddress : undefined;
+      if (mode === 'proxy-protocol' || mode === 'toa') {
+        const moved = mode === 'toa' ? this.toaInbound(buf, off, ip, l4Off, cid, tcpFlags) : this.proxyProtocolInbound(buf, off, ip, l4Off, cid, tcpFlags);
+        if (moved < 0) return;
+        l4Off += moved - off;
+        off = moved;
+      }
+      rewriteFullnatInbound(ip, l4Off, conns.laddr[cid], conns.lport[cid], conns.daddrOf(cid), conns.dportOf(cid));
+    }
     else if (method !== ForwardMethod.Route) return this.drop(D.DROP_UNSUPPORTED);
     // Route (DR): the packet keeps CIP -> VIP; only the next hop (the real server's MAC) changes.
     ip.decrementTtl();
     this.forwardedIn++;
     const hop = this.routes.nextHop(conns.daddrOf(cid));
     if (dest >= this.destNeighbor.length) this.growDestNeighbor(dest);
-    this.destNeighbor[dest] = this.transmit(buf, off, ETH_HEADER_LEN + total, hop, this.destNeighbor[dest]);
+    // ip.totalLength, not `total`: FULLNAT's PROXY header may have grown the packet.
+    this.destNeighbor[dest] = this.transmit(buf, off, ETH_HEADER_LEN + ip.totalLength, hop, this.destNeighbor[dest]);
   }
 
   /**
@@ -405,6 +428,87 @@ export class Pipeline {
     ss[svcId * STAT_FIELDS + STAT_OUTBYTES] += bytes;
   }
 
+  /**
+   * FULLNAT + PROXY protocol, client side: remember where the stream starts (SYN), put the header in front
+   * of the first data segment, shift later segments. Returns the (possibly moved) frame offset, -1 when the
+   * frame was dropped.
+   */
+  private proxyProtocolInbound(buf: Uint8Array, off: number, ip: Ipv4View, l4Off: number, cid: number, tcpFlags: number): number {
+    const conns = this.tracker.table;
+    const t = this.tcp.at(buf, l4Off);
+    const seq = t.seq;
+    if ((tcpFlags & TCP_SYN) !== 0) {
+      conns.aux[cid] = (seq + 1) >>> 0; // the first data byte
+      return off;
+    }
+    const first = conns.aux[cid];
+    const payload = ip.totalLength - ip.headerLength - t.headerLength;
+    if (seq === first && payload > 0) {
+      if (this.headroom < PROXY_V2_IPV4_LEN || ip.totalLength + PROXY_V2_IPV4_LEN > this.linkMtu) {
+        this.drop(D.DROP_TOO_BIG);
+        return -1;
+      }
+      conns.setFlags(cid, conns.flagsOf(cid) | CONN_F_IN_SEQ);
+      return insertProxyV2Header(buf, off, ip, l4Off, t.headerLength, conns.caddrOf(cid), conns.cportOf(cid), conns.vaddrOf(cid), conns.vportOf(cid));
+    }
+    if ((conns.flagsOf(cid) & CONN_F_IN_SEQ) !== 0 && ((seq - first) | 0) > 0) shiftClientSequence(buf, l4Off);
+    return off;
+  }
+
+  /**
+   * FULLNAT + TOA, client side: the option goes into the SYN and into segments acknowledging the real
+   * server's ISN + 1 (kept in aux from its SYN-ACK), when it fits. Returns the (possibly moved) frame offset.
+   */
+  private toaInbound(buf: Uint8Array, off: number, ip: Ipv4View, l4Off: number, cid: number, tcpFlags: number): number {
+    const conns = this.tracker.table;
+    const t = this.tcp.at(buf, l4Off);
+    const wanted =
+      (tcpFlags & (TCP_SYN | TCP_RST | TCP_FIN)) === TCP_SYN ||
+      ((tcpFlags & (TCP_SYN | TCP_RST | TCP_FIN)) === 0 && (tcpFlags & TCP_ACK) !== 0 && conns.aux[cid] !== 0 && t.ack === conns.aux[cid]);
+    if (!wanted || this.headroom < TOA_LEN || ip.totalLength + TOA_LEN > this.linkMtu) return off;
+    const moved = insertToaOption(buf, off, ip, l4Off, t.headerLength, conns.caddrOf(cid), conns.cportOf(cid));
+    return moved < 0 ? off : moved;
+  }
+
+  /** FULLNAT: take a local address (round robin) and a free local port for a new connection. */
+  private bindFullnatLocal(svc: VirtualService, cid: number, proto: number): boolean {
+    const conns = this.tracker.table;
+    const i = svc.nextLocalAddress();
+    if (i < 0) return false;
+    const lip = svc.laddrs[i];
+    const port = allocateLocalPort(conns, proto, conns.daddrOf(cid), conns.dportOf(cid), lip, svc.laddrPortCounters, i);
+    if (port < 0) return false;
+    conns.bindLocal(cid, lip, port);
+    return true;
+  }
+
+  /** FULLNAT reply: RIP:rport -> LIP:lport becomes VIP:vport -> CIP:cport. */
+  private outboundFullnat(buf: Uint8Array, off: number, ip: Ipv4View, l4Off: number, cid: number, tcpFlags: number): void {
+    const conns = this.tracker.table;
+    const dest = conns.destOf(cid);
+    const total = ip.totalLength;
+    if (dest >= 0 && (this.services.dests.flags[dest] & DEST_F_AVAILABLE) !== 0) this.countOut(dest, total);
+    this.tracker.transition(cid, DIR_OUTPUT, tcpFlags, this.now);
+    if (ip.ttl <= 1) {
+      this.host.icmpError(buf, off, ICMP_TIME_EXCEEDED, 0, ip.dst);
+      return this.drop(D.DROP_TTL_EXCEEDED);
+    }
+    const client = conns.caddrOf(cid);
+    const mode = ip.protocol === IPPROTO_TCP && dest >= 0 ? this.services.service(this.services.dests.service[dest])?.clientAddress : undefined;
+    if (mode === 'proxy-protocol') {
+      const t = this.tcp.at(buf, l4Off);
+      adjustRealServerSegment(buf, l4Off, t.headerLength, tcpFlags, conns.aux[cid], (conns.flagsOf(cid) & CONN_F_IN_SEQ) !== 0);
+    } else if (mode === 'toa' && (tcpFlags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) {
+      const t = this.tcp.at(buf, l4Off);
+      conns.aux[cid] = (t.seq + 1) >>> 0; // the real server's ISN + 1: client ACKs of it carry the option
+      clampMss(buf, l4Off, t.headerLength, TOA_LEN);
+    }
+    rewriteFullnatOutbound(ip, l4Off, conns.vaddrOf(cid), conns.vportOf(cid), client, conns.cportOf(cid));
+    ip.decrementTtl();
+    this.forwardedOut++;
+    conns.replyNeighbor[cid] = this.transmit(buf, off, ETH_HEADER_LEN + total, this.routes.nextHop(client), conns.replyNeighbor[cid]);
+  }
+
   /** Real server -> client reply of a NAT connection (kernel ip_vs_out), or nothing of ours. */
   private outbound(
     buf: Uint8Array,
@@ -500,4 +604,3 @@ export class Pipeline {
   }
 }
 
-void TCP_ACK;

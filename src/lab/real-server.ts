@@ -3,13 +3,17 @@
  * echo service that does the same. Runs inside a real-server namespace.
  *
  *   node real-server.js --name rs1 --address 198.18.2.11 [--http-port 80] [--udp-port 9000]
- *                       [--udp-address ADDR] [--no-http]
+ *                       [--udp-address ADDR] [--no-http] [--proxy-protocol]
+ *
+ * --proxy-protocol: the HTTP port expects a PROXY protocol v2 header first (as nginx with
+ * `listen ... proxy_protocol`) and reports the client address it carries as `proxyClient`.
  *
  * The UDP socket is bound to --address (or --udp-address, e.g. the VIP for direct routing), so replies
  * leave from the address the request came to.
  */
 import dgram from 'node:dgram';
 import http from 'node:http';
+import net from 'node:net';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => {
@@ -22,6 +26,36 @@ const httpPort = Number(opt('--http-port', '80'));
 const udpPort = Number(opt('--udp-port', '9000'));
 const udpAddress = opt('--udp-address', address);
 const withHttp = !args.includes('--no-http');
+const proxyProtocol = args.includes('--proxy-protocol');
+
+const PROXY_V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
+
+/** HTTP/1.x behind a PROXY v2 header, one request per connection (Connection: close). */
+const proxyServer = net.createServer((sock) => {
+  let buf = Buffer.alloc(0);
+  let proxyClient: string | null = null;
+  sock.on('data', (d: Buffer) => {
+    buf = Buffer.concat([buf, d]);
+    if (proxyClient === null) {
+      if (buf.length < 16) return;
+      if (!buf.subarray(0, 12).equals(PROXY_V2_SIGNATURE) || buf[12] !== 0x21) {
+        sock.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 19\r\n\r\nno PROXY v2 header\n');
+        return;
+      }
+      const len = buf.readUInt16BE(14);
+      if (buf.length < 16 + len) return;
+      if (buf[13] === 0x11) proxyClient = `${buf[16]}.${buf[17]}.${buf[18]}.${buf[19]}:${buf.readUInt16BE(24)}`;
+      else proxyClient = 'unknown';
+      buf = buf.subarray(16 + len);
+    }
+    const end = buf.indexOf('\r\n\r\n');
+    if (end < 0) return;
+    const path = buf.toString('latin1', 0, end).split(' ')[1] ?? '/';
+    const body = JSON.stringify({ server: name, address, peer: sock.remoteAddress, peerPort: sock.remotePort, proxyClient, path }) + '\n';
+    sock.end(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  });
+  sock.on('error', () => undefined);
+});
 
 const server = http.createServer((req, res) => {
   const body = JSON.stringify({ server: name, address, peer: req.socket.remoteAddress, peerPort: req.socket.remotePort, path: req.url }) + '\n';
@@ -48,12 +82,13 @@ let ready = 0;
 const listening = (): void => {
   if (++ready === 2) process.stdout.write(`${name} listening http ${withHttp ? httpPort : '-'} udp ${udpAddress}:${udpPort}\n`);
 };
-if (withHttp) server.listen(httpPort, '0.0.0.0', listening);
+if (withHttp) (proxyProtocol ? proxyServer : server).listen(httpPort, '0.0.0.0', listening);
 else ready++;
 udp.bind(udpPort, udpAddress, listening);
 for (const s of ['SIGTERM', 'SIGINT'] as const)
   process.on(s, () => {
     server.close();
+    proxyServer.close();
     udp.close();
     process.exit(0);
   });

@@ -57,7 +57,7 @@ function fail2(message: string): UsageFailure {
 }
 
 const SVC_10_0_0_1_80 = { af: 4, protocol: 6, addr: '10.0.0.1', port: 80, fwmark: 0 };
-const DEFAULT_SERVICE_FIELDS = { scheduler: 'wlc', flags: 0, timeout: 0, netmask: '255.255.255.255', pe: '' };
+const DEFAULT_SERVICE_FIELDS = { scheduler: 'wlc', flags: 0, timeout: 0, netmask: '255.255.255.255', pe: '', clientAddress: 'none' };
 
 describe('numbers and addresses as ipvsadm reads them', () => {
   it('string_to_number: strtol base 10 over the whole string, then the range', () => {
@@ -219,7 +219,7 @@ describe('persistence, fwmark services, thresholds and scheduler flags', () => {
   it('-p TIMEOUT: SVC_F_PERSISTENT and the timeout; a port-0 service is allowed when persistent', () => {
     expect(command('-A -t 198.18.1.100:0 -s rr -p 200')).toEqual({
       op: 'add-service',
-      service: { ...PERSISTENT_0, scheduler: 'rr', flags: 1, timeout: 200, netmask: '255.255.255.255', pe: '' },
+      service: { ...PERSISTENT_0, scheduler: 'rr', flags: 1, timeout: 200, netmask: '255.255.255.255', pe: '', clientAddress: 'none' },
     });
     expect(command('--add-service --tcp-service 198.18.1.100:0 --scheduler rr --persistent=200')).toEqual(
       command('-A -t 198.18.1.100:0 -s rr -p 200'),
@@ -231,7 +231,7 @@ describe('persistence, fwmark services, thresholds and scheduler flags', () => {
   it('-p without a value: 360 s (IPVS_SVC_PERSISTENT_TIMEOUT); a following option is not taken as the value', () => {
     expect(command('-A -t 198.18.1.100:0 -p')).toEqual({
       op: 'add-service',
-      service: { ...PERSISTENT_0, scheduler: 'wlc', flags: 1, timeout: 360, netmask: '255.255.255.255', pe: '' },
+      service: { ...PERSISTENT_0, scheduler: 'wlc', flags: 1, timeout: 360, netmask: '255.255.255.255', pe: '', clientAddress: 'none' },
     });
     expect(command('-A -t 198.18.1.100:0 -p -s rr')).toMatchObject({ service: { scheduler: 'rr', flags: 1, timeout: 360 } });
     expect(command('-E -t 198.18.1.100:0 -p -M 255.255.255.0')).toMatchObject({
@@ -243,7 +243,7 @@ describe('persistence, fwmark services, thresholds and scheduler flags', () => {
   it('-M: the persistence mask as a dotted quad (an inet_aton form or a hosts name)', () => {
     expect(command('-A -t 198.18.1.100:0 -s rr -p 200 -M 255.255.255.0')).toEqual({
       op: 'add-service',
-      service: { ...PERSISTENT_0, scheduler: 'rr', flags: 1, timeout: 200, netmask: '255.255.255.0', pe: '' },
+      service: { ...PERSISTENT_0, scheduler: 'rr', flags: 1, timeout: 200, netmask: '255.255.255.0', pe: '', clientAddress: 'none' },
     });
     expect(command('-A -t 10.0.0.1:80 -p -M 0xffff0000')).toMatchObject({ service: { netmask: '255.255.0.0' } });
     // ipvsadm accepts -M without -p (the kernel keeps it; -S writes it only for persistent services)
@@ -257,7 +257,7 @@ describe('persistence, fwmark services, thresholds and scheduler flags', () => {
   it('-f N: an IPv4 fwmark service, address 0.0.0.0, port 0, protocol TCP (as ipvsadm sets it)', () => {
     expect(command('-A -f 3 -s rr -p 600')).toEqual({
       op: 'add-service',
-      service: { ...FWM_3, scheduler: 'rr', flags: 1, timeout: 600, netmask: '255.255.255.255', pe: '' },
+      service: { ...FWM_3, scheduler: 'rr', flags: 1, timeout: 600, netmask: '255.255.255.255', pe: '', clientAddress: 'none' },
     });
     // no port, no persistence: still fine for a fwmark service
     expect(command('--add-service --fwmark-service 3')).toEqual({ op: 'add-service', service: { ...FWM_3, ...DEFAULT_SERVICE_FIELDS } });
@@ -669,6 +669,151 @@ describe('mark rules: --add-mark / --del-mark', () => {
   });
 });
 
+describe('FULLNAT: --fullnat, --proxy-protocol / --toa, -P|--add-laddr, -Q|--del-laddr, -G|--get-laddr', () => {
+  const VIP = { af: 4, protocol: 6, addr: '198.18.1.100', port: 80, fwmark: 0 };
+  const DEST_FIELDS = { weight: 1, uThreshold: 0, lThreshold: 0, tunType: 0, tunPort: 0, tunFlags: 0 };
+
+  it('--fullnat (long only) on -a/-e: forward 5, the real-server port is kept (port mapping, as NAT)', () => {
+    expect(command('-a -t 198.18.1.100:80 -r 10.0.0.2:8080 --fullnat')).toEqual({
+      op: 'add-server',
+      service: VIP,
+      dest: { af: 4, addr: '10.0.0.2', port: 8080, forward: 5, ...DEST_FIELDS },
+    });
+    expect(command('-e -t 198.18.1.100:80 -r 10.0.0.2 --fullnat -w 3')).toEqual({
+      op: 'edit-server',
+      service: VIP,
+      dest: { af: 4, addr: '10.0.0.2', port: 80, forward: 5, ...DEST_FIELDS, weight: 3 },
+    });
+    expect(command('--add-server --tcp-service=198.18.1.100:80 --real-server=web1:8080 --fullnat')).toMatchObject({
+      dest: { addr: '10.0.0.9', port: 8080, forward: 5 },
+    });
+    // a fwmark service's FULLNAT server: port 0 unless given
+    expect(command('-a -f 3 -r 10.0.0.2 --fullnat')).toMatchObject({ dest: { port: 0, forward: 5 } });
+    // edit resets: -e without a forwarding method is DR again
+    expect(command('-e -t 198.18.1.100:80 -r 10.0.0.2:8080')).toMatchObject({ dest: { port: 80, forward: 3 } });
+  });
+
+  it('--fullnat is a forwarding method like -g/-i/-m', () => {
+    expect(failure('-a -t 198.18.1.100:80 -r 10.0.0.2 --fullnat -m')).toEqual(fail2("multiple 'forwarding-method' options specified"));
+    expect(failure('-a -t 198.18.1.100:80 -r 10.0.0.2 -g --fullnat')).toEqual(fail2("multiple 'forwarding-method' options specified"));
+    expect(failure('-a -t 198.18.1.100:80 -r 10.0.0.2 --fullnat --fullnat')).toEqual(
+      fail2("multiple 'forwarding-method' options specified"),
+    );
+    expect(failure('-A -t 198.18.1.100:80 --fullnat')).toEqual(fail2("Illegal 'forwarding-method' option with the 'add-service' command"));
+    expect(failure('-d -t 198.18.1.100:80 -r 10.0.0.2 --fullnat')).toEqual(
+      fail2("Illegal 'forwarding-method' option with the 'delete-server' command"),
+    );
+    expect(failure('-a -t 198.18.1.100:80 -r 10.0.0.2 --fullnat --tun-type ipip', true)).toEqual(
+      fail2('Tunnel options conflict with forward method'),
+    );
+    expect(failure('-a -t 198.18.1.100:80 -r [2001:db8::2]:80 --fullnat')).toEqual(
+      fail2('Different address family is allowed only for tunneling servers'),
+    );
+    // -b stays ipvsadm's --sched-flags; DPVS's -b|--fullnat is not an alias
+    expect(failure('-a -t 198.18.1.100:80 -r 10.0.0.2 -b flag-1')).toEqual(fail2("Illegal 'sched-flags' option with the 'add-server' command"));
+    expect(failure('--fullnat -t 198.18.1.100:80')).toEqual({ message: TRY_HELP, exitCode: 255, prefixed: false });
+  });
+
+  it('--proxy-protocol / --toa on -A/-E set clientAddress; without them it is none (-E resets it too)', () => {
+    expect(command('-A -t 198.18.1.100:80 -s rr --proxy-protocol')).toEqual({
+      op: 'add-service',
+      service: { ...VIP, ...DEFAULT_SERVICE_FIELDS, scheduler: 'rr', clientAddress: 'proxy-protocol' },
+    });
+    expect(command('-E -t 198.18.1.100:80 --toa')).toEqual({
+      op: 'edit-service',
+      service: { ...VIP, ...DEFAULT_SERVICE_FIELDS, clientAddress: 'toa' },
+    });
+    expect(command('-E -t 198.18.1.100:80 -s rr')).toEqual({
+      op: 'edit-service',
+      service: { ...VIP, ...DEFAULT_SERVICE_FIELDS, scheduler: 'rr', clientAddress: 'none' },
+    });
+    expect(command('-A -f 3 --toa')).toMatchObject({ service: { fwmark: 3, clientAddress: 'toa' } });
+    expect(command('-A -t 198.18.1.100:0 -p --toa')).toMatchObject({ service: { flags: 1, clientAddress: 'toa' } });
+  });
+
+  it('--proxy-protocol and --toa exclude each other; TCP (or fwmark) services only; -A/-E only', () => {
+    expect(failure('-A -t 198.18.1.100:80 --toa --proxy-protocol')).toEqual(fail2("multiple 'client-address' options specified"));
+    expect(failure('-E -t 198.18.1.100:80 --toa --toa')).toEqual(fail2("multiple 'client-address' options specified"));
+    expect(failure('-A -u 198.18.1.100:53 --proxy-protocol')).toEqual(fail2('PROXY protocol and TOA are only for TCP virtual services'));
+    expect(failure('-E --sctp-service 198.18.1.100:5060 --toa')).toEqual(fail2('PROXY protocol and TOA are only for TCP virtual services'));
+    expect(failure('-a -t 198.18.1.100:80 -r 10.0.0.2 --fullnat --toa')).toEqual(
+      fail2("Illegal 'client-address' option with the 'add-server' command"),
+    );
+    expect(failure('-D -t 198.18.1.100:80 --toa')).toEqual(fail2("Illegal 'client-address' option with the 'delete-service' command"));
+    expect(failure('-L --proxy-protocol')).toEqual(fail2("Illegal 'client-address' option with the 'list' command"));
+    expect(failure('-A -t 198.18.1.100:80 --toa=1')).toEqual({
+      message: '--toa=1: option does not take an argument',
+      exitCode: 255,
+      prefixed: false,
+    });
+  });
+
+  it('-P|--add-laddr and -Q|--del-laddr with a service and -z|--laddr', () => {
+    expect(ok('-P -t 198.18.1.100:80 -z 198.18.2.1')).toEqual({
+      kind: 'command',
+      command: { op: 'add-laddr', service: VIP, laddr: '198.18.2.1' },
+    });
+    expect(command('--del-laddr --tcp-service 198.18.1.100:80 --laddr 198.18.2.1')).toEqual({
+      op: 'delete-laddr',
+      service: VIP,
+      laddr: '198.18.2.1',
+    });
+    expect(command('-Q -t 198.18.1.100:80 -z 198.18.2.1')).toEqual({ op: 'delete-laddr', service: VIP, laddr: '198.18.2.1' });
+    // attached arguments, clusters, names, inet_aton forms, any option order
+    expect(command('--add-laddr -z198.18.2.1 -t198.18.1.100:http')).toEqual({ op: 'add-laddr', service: VIP, laddr: '198.18.2.1' });
+    expect(command('-P --laddr=web1 -t 198.18.1.100:80')).toMatchObject({ laddr: '10.0.0.9' });
+    expect(command('-P -t 198.18.1.100:80 -z 10.1')).toMatchObject({ laddr: '10.0.0.1' });
+    expect(command('-Pt 198.18.1.100:80 -z 198.18.2.1')).toMatchObject({ op: 'add-laddr', service: VIP });
+    expect(command('-P -u 198.18.1.100:53 -z 198.18.2.1')).toMatchObject({ service: { protocol: 17, port: 53 } });
+    expect(command('-P -f 3 -z 198.18.2.1')).toEqual({
+      op: 'add-laddr',
+      service: { af: 4, protocol: 6, addr: '0.0.0.0', port: 0, fwmark: 3 },
+      laddr: '198.18.2.1',
+    });
+  });
+
+  it('-P/-Q: required options, illegal options, bad local addresses', () => {
+    expect(failure('-P -t 198.18.1.100:80')).toEqual(fail2("You need to supply the 'local-address' option for the 'add-laddr' command"));
+    expect(failure('-Q -z 198.18.2.1')).toEqual(fail2("You need to supply the 'service-address' option for the 'del-laddr' command"));
+    expect(failure('-P -t 198.18.1.100:80 -z 198.18.2.1 -z 198.18.2.2')).toEqual(fail2("multiple 'local-address' options specified"));
+    expect(failure('-P -t 198.18.1.100:80 -z 198.18.2.1 -s rr')).toEqual(fail2("Illegal 'scheduler' option with the 'add-laddr' command"));
+    expect(failure('-Q -t 198.18.1.100:80 -z 198.18.2.1 -r 10.0.0.2')).toEqual(
+      fail2("Illegal 'real-server' option with the 'del-laddr' command"),
+    );
+    expect(failure('-P -t 198.18.1.100:80 -z 198.18.2.1 -n')).toEqual(fail2("Illegal 'numeric' option with the 'add-laddr' command"));
+    expect(failure('-A -t 198.18.1.100:80 -z 198.18.2.1')).toEqual(fail2("Illegal 'local-address' option with the 'add-service' command"));
+    expect(failure('-a -t 198.18.1.100:80 -r 10.0.0.2 --fullnat -z 198.18.2.1')).toEqual(
+      fail2("Illegal 'local-address' option with the 'add-server' command"),
+    );
+    expect(failure('-P -t 198.18.1.100:80 -z')).toEqual({ message: '-z: missing argument', exitCode: 255, prefixed: false });
+    expect(failure('-P -t 198.18.1.100:80 -z nosuchhost')).toEqual(fail2("illegal local address `nosuchhost' specified"));
+    expect(failure('-P -t 198.18.1.100:80 -z 198.18.2.1:80')).toEqual(fail2("illegal local address `198.18.2.1:80' specified"));
+    expect(failure('-P -t 198.18.1.100:80 -z 2001:db8::1')).toEqual(
+      fail2("illegal local address `2001:db8::1' specified (IPv6 local addresses are not supported)"),
+    );
+    for (const bad of ['0.0.0.0', '127.0.0.1', '224.0.0.1', '255.255.255.255']) {
+      expect(failure(`-P -t 198.18.1.100:80 -z ${bad}`)).toEqual(
+        fail2(`illegal local address \`${bad}' specified (not a unicast address outside 0.0.0.0/8 and 127.0.0.0/8)`),
+      );
+    }
+    // the command comes first
+    expect(failure('-t 198.18.1.100:80 -P -z 198.18.2.1')).toEqual({ message: TRY_HELP, exitCode: 255, prefixed: false });
+    expect(failure('-A -t 198.18.1.100:80 --add-laddr')).toEqual(fail2("invalid option `--add-laddr'"));
+    expect(failure('-L -G')).toEqual(fail2("invalid option `-G'"));
+    expect(failure('-P -t 198.18.1.100:80 -z 198.18.2.1 extra')).toEqual(fail2('unexpected argument extra'));
+  });
+
+  it('-G|--get-laddr: one service or all; only -n may come with it', () => {
+    expect(ok('-G')).toEqual({ kind: 'list-laddrs' });
+    expect(ok('--get-laddr -n')).toEqual({ kind: 'list-laddrs' });
+    expect(ok('-Gn -t 198.18.1.100:80')).toEqual({ kind: 'list-laddrs', service: VIP });
+    expect(ok('-G -f 3')).toEqual({ kind: 'list-laddrs', service: { af: 4, protocol: 6, addr: '0.0.0.0', port: 0, fwmark: 3 } });
+    expect(failure('-G -z 198.18.2.1')).toEqual(fail2("Illegal 'local-address' option with the 'get-laddr' command"));
+    expect(failure('-G --stats')).toEqual(fail2("Illegal 'stats' option with the 'get-laddr' command"));
+    expect(failure('-G -c')).toEqual(fail2("Illegal 'connection' option with the 'get-laddr' command"));
+  });
+});
+
 describe('-L --marks', () => {
   it('lists mark rules; only -n may come with it', () => {
     expect(ok('-L --marks')).toEqual({ kind: 'list-marks' });
@@ -960,7 +1105,7 @@ describe('runTapvs: mark rules', () => {
         commands: [
           { op: 'add-mark', rule: RULE },
           { op: 'add-mark', rule: MARK_TABLE.marks![1] },
-          { op: 'add-service', service: { ...serviceKeyFields(MARK_TABLE), scheduler: 'rr', flags: 1, timeout: 600, netmask: '255.255.255.255', pe: '' } },
+          { op: 'add-service', service: { ...serviceKeyFields(MARK_TABLE), scheduler: 'rr', flags: 1, timeout: 600, netmask: '255.255.255.255', pe: '', clientAddress: 'none' } },
         ],
       },
     ]);
@@ -984,12 +1129,166 @@ describe('runTapvs: mark rules', () => {
         commands: [
           {
             op: 'add-service',
-            service: { af: 4, protocol: 6, addr: '10.0.0.9', port: 80, fwmark: 0, scheduler: 'rr', flags: 1, timeout: 360, netmask: '255.255.255.255', pe: '' },
+            service: { af: 4, protocol: 6, addr: '10.0.0.9', port: 80, fwmark: 0, scheduler: 'rr', flags: 1, timeout: 360, netmask: '255.255.255.255', pe: '', clientAddress: 'none' },
           },
           { op: 'add-mark', rule: { af: 4, addr: '10.0.0.9', protocol: 6, ports: [[80, 80]], mark: 3 } },
         ],
       },
     ]);
+  });
+});
+
+describe('runTapvs: FULLNAT', () => {
+  const VIP = { af: 4 as const, protocol: 6, addr: '198.18.1.100', port: 80, fwmark: 0 };
+  const ZERO_STATS = { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 };
+  const ZERO_RATE = { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 };
+  const SERVICE_BASE = { scheduler: 'rr', flags: 0, timeout: 0, netmask: '255.255.255.255', pe: '', stats: ZERO_STATS, rate: ZERO_RATE };
+  const FULLNAT_TABLE: TableSnapshot = {
+    ...EMPTY_TABLE,
+    services: [
+      {
+        ...VIP,
+        ...SERVICE_BASE,
+        clientAddress: 'proxy-protocol',
+        laddrs: ['198.18.2.2', '198.18.2.1'],
+        dests: [
+          {
+            af: 4,
+            addr: '10.0.0.3',
+            port: 8080,
+            forward: 5,
+            weight: 2,
+            uThreshold: 0,
+            lThreshold: 0,
+            tunType: 0,
+            tunPort: 0,
+            tunFlags: 0,
+            activeConns: 1,
+            inactConns: 0,
+            persistConns: 0,
+            stats: ZERO_STATS,
+            rate: ZERO_RATE,
+          },
+        ],
+      },
+      { ...VIP, addr: '198.18.1.101', ...SERVICE_BASE, clientAddress: 'toa', laddrs: ['198.18.2.3'], dests: [] },
+      { ...VIP, protocol: 17, port: 53, ...SERVICE_BASE, dests: [] },
+    ],
+  };
+
+  it('-P / -Q send add-laddr / delete-laddr', async () => {
+    const a = await run(['-P', '-t', '198.18.1.100:80', '-z', '198.18.2.1'], okReply);
+    expect(a).toMatchObject({ code: 0, stdout: '', stderr: '' });
+    expect(a.requests).toEqual([{ op: 'add-laddr', service: VIP, laddr: '198.18.2.1' }]);
+    const d = await run(['--del-laddr', '-t', '198.18.1.100:80', '--laddr', '198.18.2.1'], okReply);
+    expect(d.requests).toEqual([{ op: 'delete-laddr', service: VIP, laddr: '198.18.2.1' }]);
+  });
+
+  it('kernel-style errors, exit 255', async () => {
+    const cases: Array<[string[], Reply & { ok: false }, string]> = [
+      [['-P', '-t', '198.18.1.100:80', '-z', '198.18.2.1'], { ok: false, errno: 'ESRCH' }, 'Service not defined'],
+      [['-P', '-t', '198.18.1.100:80', '-z', '198.18.2.1'], { ok: false, errno: 'EEXIST' }, 'Local address already exists'],
+      [['-Q', '-t', '198.18.1.100:80', '-z', '198.18.2.1'], { ok: false, errno: 'ENOENT' }, 'No such local address'],
+      [['-Q', '-t', '198.18.1.100:80', '-z', '198.18.2.1'], { ok: false, errno: 'ESRCH' }, 'Service not defined'],
+      [
+        ['-P', '-t', '198.18.1.100:80', '-z', '198.18.2.1'],
+        { ok: false, errno: 'EINVAL' },
+        'Invalid operation.  Possibly wrong module version, address not unicast, ...',
+      ],
+      [['-a', '-t', '198.18.1.100:80', '-r', '10.0.0.2', '--fullnat'], { ok: false, errno: 'ESRCH' }, 'Service not defined'],
+    ];
+    for (const [argv, reply, message] of cases) {
+      const r = await run(argv, () => reply);
+      expect({ argv, code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ argv, code: 255, stdout: '', stderr: `${message}\n` });
+    }
+  });
+
+  it('-G lists all services (sorted) or one; an unknown service: "No such service", exit 1', async () => {
+    const all = await run(['-G'], () => ({ ok: true, table: FULLNAT_TABLE }));
+    expect(all.requests).toEqual([{ op: 'get-table' }]);
+    expect(all).toMatchObject({
+      code: 0,
+      stderr: '',
+      stdout:
+        'VIP:VPORT                         TOTAL    SNAT_IP\n' +
+        'TCP  198.18.1.100:80              2        198.18.2.2\n' +
+        '                                           198.18.2.1\n' +
+        'TCP  198.18.1.101:80              1        198.18.2.3\n' +
+        'UDP  198.18.1.100:53              0\n',
+    });
+    const one = await run(['-G', '-t', '198.18.1.101:80'], () => ({ ok: true, table: FULLNAT_TABLE }));
+    expect(one).toMatchObject({
+      code: 0,
+      stdout: 'VIP:VPORT                         TOTAL    SNAT_IP\nTCP  198.18.1.101:80              1        198.18.2.3\n',
+    });
+    const none = await run(['-G', '-t', '198.18.1.102:80'], () => ({ ok: true, table: FULLNAT_TABLE }));
+    expect(none).toMatchObject({ code: 1, stdout: '', stderr: 'No such service\n' });
+    const empty = await run(['-G'], () => ({ ok: true, table: EMPTY_TABLE }));
+    expect(empty).toMatchObject({ code: 0, stdout: 'VIP:VPORT                         TOTAL    SNAT_IP\n' });
+    const denied = await run(['-G'], () => ({ ok: false, errno: 'EPERM' }));
+    expect(denied).toMatchObject({ code: 1, stdout: '', stderr: 'Permission denied (you must be root)\n' });
+  });
+
+  it('-L shows FullNat servers and the client address option', async () => {
+    const r = await run(['-L', '-n'], () => ({ ok: true, table: FULLNAT_TABLE }));
+    expect(r.stdout).toBe(
+      'IP Virtual Server version 1.2.1 (size=4096)\n' +
+        'Prot LocalAddress:Port Scheduler Flags\n' +
+        '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n' +
+        'TCP  198.18.1.100:80 rr proxy-protocol\n' +
+        '  -> 10.0.0.3:8080                FullNat 2      1          0         \n' +
+        'TCP  198.18.1.101:80 rr toa\n' +
+        'UDP  198.18.1.100:53 rr\n',
+    );
+  });
+
+  it('-S writes laddrs after their service, -R reads everything back as one batch', async () => {
+    const saved = await run(['-S', '-n'], () => ({ ok: true, table: FULLNAT_TABLE }));
+    expect(saved.stdout).toBe(
+      '-A -t 198.18.1.100:80 -s rr --proxy-protocol\n' +
+        '--add-laddr -t 198.18.1.100:80 -z 198.18.2.2\n' +
+        '--add-laddr -t 198.18.1.100:80 -z 198.18.2.1\n' +
+        '-a -t 198.18.1.100:80 -r 10.0.0.3:8080 --fullnat -w 2\n' +
+        '-A -t 198.18.1.101:80 -s rr --toa\n' +
+        '--add-laddr -t 198.18.1.101:80 -z 198.18.2.3\n' +
+        '-A -u 198.18.1.100:53 -s rr\n',
+    );
+    const restored = await run(['-R'], okReply, saved.stdout);
+    expect(restored).toMatchObject({ code: 0, stderr: '' });
+    const SERVICE_FIELDS = { scheduler: 'rr', flags: 0, timeout: 0, netmask: '255.255.255.255', pe: '' };
+    const VIP2 = { ...VIP, addr: '198.18.1.101' };
+    expect(restored.requests).toEqual([
+      {
+        op: 'batch',
+        commands: [
+          { op: 'add-service', service: { ...VIP, ...SERVICE_FIELDS, clientAddress: 'proxy-protocol' } },
+          { op: 'add-laddr', service: VIP, laddr: '198.18.2.2' },
+          { op: 'add-laddr', service: VIP, laddr: '198.18.2.1' },
+          {
+            op: 'add-server',
+            service: VIP,
+            dest: { af: 4, addr: '10.0.0.3', port: 8080, forward: 5, weight: 2, uThreshold: 0, lThreshold: 0, tunType: 0, tunPort: 0, tunFlags: 0 },
+          },
+          { op: 'add-service', service: { ...VIP2, ...SERVICE_FIELDS, clientAddress: 'toa' } },
+          { op: 'add-laddr', service: VIP2, laddr: '198.18.2.3' },
+          { op: 'add-service', service: { ...VIP, protocol: 17, port: 53, ...SERVICE_FIELDS, clientAddress: 'none' } },
+        ],
+      },
+    ]);
+  });
+
+  it('-R: a failing laddr line is named; -G is not a rule command', async () => {
+    const text = '-A -t 198.18.1.100:80 -s rr\n--add-laddr -t 198.18.1.100:80 -z 198.18.2.1\n-P -t 198.18.1.100:80 -z 198.18.2.1\n';
+    const r = await run(['-R'], () => ({ ok: false, errno: 'EEXIST', failedIndex: 2 }), text);
+    expect(r).toMatchObject({ code: 255, stderr: 'tapvs: line 3: Local address already exists\ntapvs: no rules restored\n' });
+    const g = await run(['-R'], okReply, '-A -t 198.18.1.100:80 -s rr\n-G\n');
+    expect(g).toMatchObject({ code: 2, stderr: 'tapvs: line 2: not a rule command: -G\n' });
+    expect(g.requests).toEqual([]);
+    const bad = await run(['-R'], okReply, '-A -t 198.18.1.100:80 -s rr\n--add-laddr -t 198.18.1.100:80 -z 127.0.0.1\n');
+    expect(bad).toMatchObject({
+      code: 2,
+      stderr: "tapvs: line 2: illegal local address `127.0.0.1' specified (not a unicast address outside 0.0.0.0/8 and 127.0.0.0/8)\n",
+    });
   });
 });
 

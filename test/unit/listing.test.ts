@@ -9,6 +9,7 @@ import {
   DEFAULT_LISTING_FORMAT,
   formatConnections,
   formatLargeNumber,
+  formatLocalAddresses,
   formatMarkRules,
   formatSingleService,
   formatTable,
@@ -414,6 +415,85 @@ describe('single service, --stats, --rate, --thresholds, --persistent-conn, --tu
   it('title precedence: stats > rate > thresholds > persistent-conn', () => {
     const both = formatSingleService(svc, fmt({ numeric: true, stats: true, rate: true, thresholds: true }), names);
     expect(both.startsWith(`Prot LocalAddress:Port${' '.repeat(15)}Conns`)).toBe(true);
+  });
+});
+
+describe('FULLNAT (tapvs’s own): FullNat servers, client address options, -G local addresses', () => {
+  const FULLNAT = table([
+    service(6, '198.18.1.100', 80, [dest('10.0.0.3', 8080, { forward: 5, weight: 2, activeConns: 3, inactConns: 1 }), dest('10.0.0.2', 80, { forward: 5 })], {
+      scheduler: 'rr',
+      clientAddress: 'proxy-protocol',
+      laddrs: ['198.18.2.2', '198.18.2.1', '198.18.2.3'],
+    }),
+    service(6, '198.18.1.100', 0, [dest('10.0.0.4', 0)], {
+      scheduler: 'sh',
+      flags: 0x1 | 0x8,
+      timeout: 360,
+      netmask: '255.255.255.0',
+      clientAddress: 'toa',
+      laddrs: ['198.18.2.9'],
+    }),
+    service(6, '0.0.0.0', 0, [], { fwmark: 3, clientAddress: 'none', laddrs: [] }),
+    service(17, '198.18.1.100', 53, [dest('10.0.0.5', 5353, { forward: 5 })]),
+  ]);
+
+  it('-L: Forward FullNat (7 columns), proxy-protocol / toa after the other flags; none prints nothing', () => {
+    expect(formatTable(FULLNAT, fmt({ numeric: true }), names)).toBe(
+      HEADER +
+        TITLE +
+        'TCP  198.18.1.100:0 sh (sh-fallback) persistent 360 mask 255.255.255.0 toa\n' +
+        row('  -> 10.0.0.4:0', 19, 'Masq', 4, '1', 6, '0', 10, '0', 9) +
+        'TCP  198.18.1.100:80 rr proxy-protocol\n' +
+        row('  -> 10.0.0.2:80', 18, 'FullNat', 1, '1', 6, '0', 10, '0', 9) +
+        row('  -> 10.0.0.3:8080', 16, 'FullNat', 1, '2', 6, '3', 10, '1', 9) +
+        'UDP  198.18.1.100:53 wlc\n' +
+        row('  -> 10.0.0.5:5353', 16, 'FullNat', 1, '1', 6, '0', 10, '0', 9) +
+        'FWM  3 wlc\n',
+    );
+  });
+
+  it('--stats has no flags; --thresholds and --tun-info keep the default service line', () => {
+    const svc = FULLNAT.services[0]!;
+    expect(formatSingleService(svc, fmt({ numeric: true, stats: true }), names)).toBe(
+      'Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n' +
+        '  -> RemoteAddress:Port\n' +
+        row('TCP  198.18.1.100:80', 21, '0', 8, '0', 8, '0', 8, '0', 8, '0') +
+        row('  -> 10.0.0.2:80', 25, '0', 8, '0', 8, '0', 8, '0', 8, '0') +
+        row('  -> 10.0.0.3:8080', 23, '0', 8, '0', 8, '0', 8, '0', 8, '0'),
+    );
+    expect(formatSingleService(svc, fmt({ numeric: true, tunInfo: true }), names)).toBe(
+      'Prot LocalAddress:Port Scheduler Flags\n' +
+        '  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n' +
+        'TCP  198.18.1.100:80 rr proxy-protocol\n' +
+        row('  -> 10.0.0.2:80', 18, 'FullNat', 1, 'n/a', 11, '1', 6, '0', 10, '0', 9) +
+        row('  -> 10.0.0.3:8080', 16, 'FullNat', 1, 'n/a', 11, '2', 6, '3', 10, '1', 9),
+    );
+  });
+
+  it('-G: title, then per service its label (numeric, 33 columns), the count, the first LIP, the others below', () => {
+    expect(formatLocalAddresses(FULLNAT.services, names)).toBe(
+      'VIP:VPORT                         TOTAL    SNAT_IP\n' +
+        'TCP  198.18.1.100:80              3        198.18.2.2\n' +
+        '                                           198.18.2.1\n' +
+        '                                           198.18.2.3\n' +
+        'TCP  198.18.1.100:0               1        198.18.2.9\n' +
+        'FWM  3                            0\n' +
+        'UDP  198.18.1.100:53              0\n',
+    );
+    expect(formatLocalAddresses([], names)).toBe('VIP:VPORT                         TOTAL    SNAT_IP\n');
+  });
+
+  it('-G: always numeric; an IPv6 label longer than 33 columns pushes the count right (printf %-33s)', () => {
+    const t = table([
+      service(6, '10.0.0.9', 80, [], { laddrs: ['198.18.2.1'] }),
+      service(6, '2001:db8:aaaa:bbbb:cccc:dddd:eeee:1', 443, [], { laddrs: ['198.18.2.1', '198.18.2.2'] }),
+    ]);
+    expect(formatLocalAddresses(t.services, names)).toBe(
+      'VIP:VPORT                         TOTAL    SNAT_IP\n' +
+        'TCP  10.0.0.9:80                  1        198.18.2.1\n' +
+        'TCP  [2001:db8:aaaa:bbbb:cccc:dddd:eeee:1]:443 2        198.18.2.1\n' +
+        '                                           198.18.2.2\n',
+    );
   });
 });
 

@@ -76,7 +76,7 @@ function director(opts: { knownRs?: boolean; sysctls?: IpvsSysctls } = {}) {
   const deleteRs = (): void => {
     expect(services.deleteDest(svc, { af: 4, addr: RIP, port: 8080 })).toBeNull();
   };
-  return { pipeline, services, tracker, feed, addRs, deleteRs };
+  return { pipeline, services, tracker, feed, addRs, deleteRs, svc };
 }
 
 function tcpFrame(dstMac: Uint8Array, srcMac: Uint8Array, src: string, sport: number, dst: string, dport: number, flags: number, payload = 0, df = true, tos = 0): Uint8Array {
@@ -293,6 +293,137 @@ describe('Pipeline (NAT)', () => {
     // A corrupted ICMP checksum is dropped.
     f[60] ^= 0xff;
     expect(d.feed(f)).toHaveLength(0);
+  });
+
+  it('FULLNAT: CIP -> VIP becomes LIP:lport -> RIP, the reply to LIP:lport becomes VIP -> CIP', () => {
+    const d = director();
+    d.addRs(ForwardMethod.FullNat);
+    const LIP = '198.18.2.200';
+    // No local address yet: the connection cannot be made.
+    expect(d.feed(tcpFrame(DIRECTOR_MAC, CLIENT_MAC, CIP, 44000, VIP, 80, TCP_SYN))).toHaveLength(0);
+    expect(d.pipeline.drops.snapshot()['no-local-port']).toBe(1);
+    expect(d.tracker.table.count).toBe(0);
+    expect(d.services.addLocalAddress(d.svc, LIP)).toBeNull();
+    expect(d.services.addLocalAddress(d.svc, LIP)?.errno).toBe('EEXIST');
+    const [fwd] = d.feed(tcpFrame(DIRECTOR_MAC, CLIENT_MAC, CIP, 44000, VIP, 80, TCP_SYN));
+    const ip = new Ipv4View().at(fwd, 14), t = new TcpView().at(fwd, 34);
+    expect(mac(fwd, 0)).toBe('02:00:00:00:00:11');
+    expect([formatIpv4(ip.src), t.srcPort, formatIpv4(ip.dst), t.dstPort]).toEqual([LIP, 5000, RIP, 80]);
+    expect(ip.checksumValid() && l4Valid(fwd)).toBe(true);
+    // A second connection gets the next local port.
+    const [fwd2] = d.feed(tcpFrame(DIRECTOR_MAC, CLIENT_MAC, CIP, 44001, VIP, 80, TCP_SYN));
+    expect(new TcpView().at(fwd2, 34).srcPort).toBe(5001);
+    // The real server answers the local address.
+    const [back] = d.feed(tcpFrame(DIRECTOR_MAC, RS_MAC, RIP, 80, LIP, 5000, TCP_SYN | TCP_ACK));
+    const bip = new Ipv4View().at(back, 14), bt = new TcpView().at(back, 34);
+    expect(mac(back, 0)).toBe('02:00:00:00:00:01');
+    expect([formatIpv4(bip.src), bt.srcPort, formatIpv4(bip.dst), bt.dstPort]).toEqual([VIP, 80, CIP, 44000]);
+    expect(bip.checksumValid() && l4Valid(back)).toBe(true);
+    // The LIP is answered for ARP like the director's own addresses.
+    expect(d.feed(arpRequest(LIP))).toHaveLength(1);
+    // A segment to the LIP that belongs to no connection is reset.
+    const [rst] = d.feed(tcpFrame(DIRECTOR_MAC, RS_MAC, RIP, 80, LIP, 6000, TCP_ACK));
+    expect(new TcpView().at(rst, 34).flags & 0x04).toBe(0x04);
+  });
+
+  it('FULLNAT + PROXY protocol v2: header before the first data, sequence and ACK/SACK shifted, MSS clamped', () => {
+    const d = director();
+    d.addRs(ForwardMethod.FullNat);
+    const LIP = '198.18.2.200';
+    d.services.editService({ ...d.svc, clientAddress: 'proxy-protocol' });
+    d.services.addLocalAddress(d.svc, LIP);
+    const seg = (o: { from: 'client' | 'rs'; seq: number; ack: number; flags: number; payload?: number; options?: number[] }): Uint8Array => {
+      const opts = o.options ?? [];
+      const thl = 20 + opts.length;
+      const total = 20 + thl + (o.payload ?? 0);
+      const f = new Uint8Array(14 + total);
+      f.set(DIRECTOR_MAC, 0);
+      f.set(o.from === 'client' ? CLIENT_MAC : RS_MAC, 6);
+      f[12] = 8;
+      const [src, sport, dst, dport] = o.from === 'client' ? [CIP, 45000, VIP, 80] : [RIP, 80, LIP, 5000];
+      new Ipv4View().at(f, 14).write(0, total, 1, true, 64, 6, parseIpv4(src as string), parseIpv4(dst as string));
+      const t = new TcpView().at(f, 34);
+      t.write(sport as number, dport as number, o.seq, o.ack, o.flags, 65535);
+      f[46] = (thl / 4) << 4;
+      f.set(opts, 54);
+      for (let i = 0; i < (o.payload ?? 0); i++) f[34 + thl + i] = 0x41 + (i % 26);
+      t.checksum = checksum(f, 34, total - 20, pseudoHeaderSum4(parseIpv4(src as string), parseIpv4(dst as string), 6, total - 20));
+      return f;
+    };
+    const ISN = 0xfffffff0; // wraps: sequence arithmetic must be modular
+    const [syn] = d.feed(seg({ from: 'client', seq: ISN, ack: 0, flags: TCP_SYN }));
+    expect(syn.length).toBe(54);
+    // SYN-ACK from the real server announcing MSS 1460: the client is told 1432.
+    const [synack] = d.feed(seg({ from: 'rs', seq: 5000, ack: (ISN + 1) >>> 0, flags: TCP_SYN | TCP_ACK, options: [2, 4, 0x05, 0xb4] }));
+    expect((synack[54 + 2] << 8) | synack[54 + 3]).toBe(1432);
+    expect(new TcpView().at(synack, 34).ack).toBe((ISN + 1) >>> 0);
+    expect(l4Valid(synack)).toBe(true);
+    // The handshake's ACK carries no data: unchanged.
+    const [ack] = d.feed(seg({ from: 'client', seq: (ISN + 1) >>> 0, ack: 5001, flags: TCP_ACK }));
+    expect(ack.length).toBe(54);
+    // The first data segment gets the PROXY v2 header in front of its payload.
+    const [data] = d.feed(seg({ from: 'client', seq: (ISN + 1) >>> 0, ack: 5001, flags: TCP_ACK, payload: 10 }));
+    expect(data.length).toBe(54 + 28 + 10);
+    const ip = new Ipv4View().at(data, 14), t = new TcpView().at(data, 34);
+    expect([formatIpv4(ip.src), formatIpv4(ip.dst), ip.totalLength, t.seq]).toEqual([LIP, RIP, 20 + 20 + 28 + 10, (ISN + 1) >>> 0]);
+    expect(ip.checksumValid() && l4Valid(data)).toBe(true);
+    expect(Array.from(data.subarray(54, 66))).toEqual([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
+    expect(Array.from(data.subarray(66, 82))).toEqual([0x21, 0x11, 0, 12, 198, 18, 1, 2, 198, 18, 1, 100, 45000 >> 8, 45000 & 0xff, 0, 80]);
+    expect(String.fromCharCode(...data.subarray(82, 86))).toBe('ABCD');
+    // A retransmission of that segment gets the header again.
+    const [again] = d.feed(seg({ from: 'client', seq: (ISN + 1) >>> 0, ack: 5001, flags: TCP_ACK, payload: 10 }));
+    expect(again.length).toBe(54 + 28 + 10);
+    // Later client segments move up by 28.
+    const [next] = d.feed(seg({ from: 'client', seq: (ISN + 11) >>> 0, ack: 5001, flags: TCP_ACK, payload: 5 }));
+    expect(new TcpView().at(next, 34).seq).toBe((ISN + 11 + 28) >>> 0);
+    expect(l4Valid(next)).toBe(true);
+    // The real server's ACK (and SACK block) of header + data come back in the client's numbering.
+    const sackLeft = (ISN + 1 + 28 + 10) >>> 0, sackRight = (ISN + 1 + 28 + 15) >>> 0;
+    const sack = [1, 1, 5, 10, sackLeft >>> 24, (sackLeft >>> 16) & 255, (sackLeft >>> 8) & 255, sackLeft & 255, sackRight >>> 24, (sackRight >>> 16) & 255, (sackRight >>> 8) & 255, sackRight & 255];
+    const [rsAck] = d.feed(seg({ from: 'rs', seq: 5001, ack: (ISN + 1 + 28 + 10) >>> 0, flags: TCP_ACK, options: sack }));
+    const rt = new TcpView().at(rsAck, 34);
+    expect(rt.ack).toBe((ISN + 11) >>> 0);
+    const view = new DataView(rsAck.buffer, rsAck.byteOffset);
+    expect([view.getUint32(54 + 4), view.getUint32(54 + 8)]).toEqual([(ISN + 11) >>> 0, (ISN + 16) >>> 0]);
+    expect(l4Valid(rsAck)).toBe(true);
+  });
+
+  it('FULLNAT + TOA: option 254 with the client address in the SYN and the ACK of the server ISN + 1; MSS clamped by 8', () => {
+    const d = director();
+    d.addRs(ForwardMethod.FullNat);
+    d.services.editService({ ...d.svc, clientAddress: 'toa' });
+    d.services.addLocalAddress(d.svc, '198.18.2.200');
+    const [syn] = d.feed(tcpFrame(DIRECTOR_MAC, CLIENT_MAC, CIP, 46000, VIP, 80, TCP_SYN));
+    const st = new TcpView().at(syn, 34);
+    expect(st.headerLength).toBe(28);
+    expect(Array.from(syn.subarray(54, 62))).toEqual([254, 8, 46000 >> 8, 46000 & 0xff, 198, 18, 1, 2]);
+    expect(new Ipv4View().at(syn, 14).totalLength).toBe(48);
+    expect(l4Valid(syn) && new Ipv4View().at(syn, 14).checksumValid()).toBe(true);
+    // SYN-ACK from the real server (ISN 7000, MSS 1460): the client sees MSS 1452.
+    const sa = new Uint8Array(14 + 44);
+    sa.set(DIRECTOR_MAC, 0);
+    sa.set(RS_MAC, 6);
+    sa[12] = 8;
+    new Ipv4View().at(sa, 14).write(0, 44, 1, true, 64, 6, parseIpv4(RIP), parseIpv4('198.18.2.200'));
+    new TcpView().at(sa, 34).write(80, 5000, 7000, 1001, TCP_SYN | TCP_ACK, 65535);
+    sa[46] = 6 << 4;
+    sa.set([2, 4, 0x05, 0xb4], 54);
+    const tv = new TcpView().at(sa, 34);
+    tv.checksum = checksum(sa, 34, 24, pseudoHeaderSum4(parseIpv4(RIP), parseIpv4('198.18.2.200'), 6, 24));
+    const [synack] = d.feed(sa);
+    expect((synack[56] << 8) | synack[57]).toBe(1452);
+    expect(l4Valid(synack)).toBe(true);
+    // The client's ACK of 7001 gets the option; a later ACK of other data does not.
+    const ack = tcpFrame(DIRECTOR_MAC, CLIENT_MAC, CIP, 46000, VIP, 80, TCP_ACK);
+    new TcpView().at(ack, 34).ack = 7001;
+    const tc = new TcpView().at(ack, 34);
+    tc.checksum = 0;
+    tc.checksum = checksum(ack, 34, 20, pseudoHeaderSum4(parseIpv4(CIP), parseIpv4(VIP), 6, 20));
+    const [fwdAck] = d.feed(ack);
+    expect(new TcpView().at(fwdAck, 34).headerLength).toBe(28);
+    expect(l4Valid(fwdAck)).toBe(true);
+    const later = tcpFrame(DIRECTOR_MAC, CLIENT_MAC, CIP, 46000, VIP, 80, TCP_ACK); // ack 5000 != 7001
+    expect(new TcpView().at(d.feed(later)[0], 34).headerLength).toBe(20);
   });
 
   it('expire_nodest_conn: packets of a deleted real server are dropped by default, rescheduled with 1', () => {

@@ -130,6 +130,28 @@ const PERSIST_TABLE: TableSnapshot = {
   marks: MARKS,
 };
 
+/** FULLNAT (tapvs's own): --fullnat servers, client address passing, local addresses in use order. */
+const FULLNAT_TABLE: TableSnapshot = {
+  ...table([
+    service(6, '198.18.1.100', 80, [dest('10.0.0.3', 8080, { forward: 5, weight: 2 }), dest('10.0.0.2', 80, { forward: 5 })], {
+      scheduler: 'rr',
+      clientAddress: 'proxy-protocol',
+      laddrs: ['198.18.2.2', '198.18.2.1'],
+    }),
+    service(6, '10.0.0.9', 80, [dest('10.0.0.10', 8080, { forward: 5 })], { clientAddress: 'toa', laddrs: ['198.18.2.3'] }),
+    service(6, '198.18.1.100', 0, [dest('10.0.0.4', 0, { forward: 5 })], {
+      scheduler: 'sh',
+      flags: 0x1 | 0x8,
+      timeout: 360,
+      netmask: '255.255.255.0',
+      clientAddress: 'toa',
+    }),
+    service(6, '0.0.0.0', 0, [dest('10.0.0.5', 443, { forward: 5 })], { fwmark: 3, clientAddress: 'none', laddrs: ['198.18.2.4'] }),
+    service(17, '198.18.1.100', 53, [dest('10.0.0.6', 5353, { forward: 5 }), dest('10.0.0.7', 53)], { laddrs: ['198.18.2.5'] }),
+  ]),
+  marks: [MARKS[2]!],
+};
+
 describe('-S', () => {
   it('-S -n: rules in listing order; thresholds are not saved', () => {
     expect(formatSave(NAT_TABLE, true, names)).toBe(
@@ -207,6 +229,41 @@ describe('-S', () => {
     expect(formatSave({ ...table([]), marks: [] }, true, names)).toBe('');
   });
 
+  it('FULLNAT: --fullnat servers, --proxy-protocol/--toa last on -A, laddr lines between -A and -a', () => {
+    expect(formatSave(FULLNAT_TABLE, true, names)).toBe(
+      '--add-mark -d 198.18.1.101 --set-mark 3\n' +
+        // sorted as ipvsadm sorts (the u32-wrap quirk puts 198.18.1.100 before 10.0.0.9)
+        '-A -t 198.18.1.100:0 -s sh -p 360 -M 255.255.255.0 -b sh-fallback --toa\n' +
+        '-a -t 198.18.1.100:0 -r 10.0.0.4:0 --fullnat -w 1\n' +
+        '-A -t 198.18.1.100:80 -s rr --proxy-protocol\n' +
+        '--add-laddr -t 198.18.1.100:80 -z 198.18.2.2\n' +
+        '--add-laddr -t 198.18.1.100:80 -z 198.18.2.1\n' +
+        '-a -t 198.18.1.100:80 -r 10.0.0.2:80 --fullnat -w 1\n' +
+        '-a -t 198.18.1.100:80 -r 10.0.0.3:8080 --fullnat -w 2\n' +
+        '-A -t 10.0.0.9:80 -s wlc --toa\n' +
+        '--add-laddr -t 10.0.0.9:80 -z 198.18.2.3\n' +
+        '-a -t 10.0.0.9:80 -r 10.0.0.10:8080 --fullnat -w 1\n' +
+        '-A -u 198.18.1.100:53 -s wlc\n' +
+        '--add-laddr -u 198.18.1.100:53 -z 198.18.2.5\n' +
+        '-a -u 198.18.1.100:53 -r 10.0.0.6:5353 --fullnat -w 1\n' +
+        '-a -u 198.18.1.100:53 -r 10.0.0.7:53 -m -w 1\n' +
+        '-A -f 3 -s wlc\n' +
+        '--add-laddr -f 3 -z 198.18.2.4\n' +
+        '-a -f 3 -r 10.0.0.5:443 --fullnat -w 1\n',
+    );
+  });
+
+  it('FULLNAT without -n: service and server names resolve, local addresses stay numeric', () => {
+    const t = table([
+      service(6, '10.0.0.9', 80, [dest('10.0.0.10', 8080, { forward: 5 })], { clientAddress: 'toa', laddrs: ['10.0.0.9'] }),
+    ]);
+    expect(formatSave(t, false, names)).toBe(
+      '-A -t web1.example:http -s wlc --toa\n' +
+        '--add-laddr -t web1.example:http -z 10.0.0.9\n' +
+        '-a -t web1.example:http -r web2.example:http-alt --fullnat -w 1\n',
+    );
+  });
+
   it('an empty table saves nothing', () => {
     expect(formatSave(table([]), true, names)).toBe('');
   });
@@ -247,8 +304,9 @@ function commandsFor(t: TableSnapshot): Command[] {
     const netmask = s.flags & 0x1 ? s.netmask : s.af === 6 ? '128' : '255.255.255.255';
     commands.push({
       op: 'add-service',
-      service: { ...key, scheduler: s.scheduler, flags: s.flags, timeout: s.timeout, netmask, pe: s.pe },
+      service: { ...key, scheduler: s.scheduler, flags: s.flags, timeout: s.timeout, netmask, pe: s.pe, clientAddress: s.clientAddress ?? 'none' },
     });
+    for (const laddr of s.laddrs ?? []) commands.push({ op: 'add-laddr', service: key, laddr });
     for (const d of ipvsSort(s.dests, compareDestinations)) {
       commands.push({
         op: 'add-server',
@@ -304,6 +362,21 @@ describe('-S then -R gives back the same commands', () => {
     ];
     const t: TableSnapshot = { ...table([]), marks };
     expect(restore(formatSave(t, true, names), false)).toEqual(commandsFor(t));
+  });
+
+  it('FULLNAT services, local addresses and client address options, numeric and through names', () => {
+    expect(restore(formatSave(FULLNAT_TABLE, true, names), false)).toEqual(commandsFor(FULLNAT_TABLE));
+    expect(restore(formatSave(FULLNAT_TABLE, false, names), false)).toEqual(commandsFor(FULLNAT_TABLE));
+    // the laddr commands come right after their service's add-service, before its add-server commands
+    const ops = restore(formatSave(FULLNAT_TABLE, true, names), false).map((c) => c.op);
+    expect(ops).toEqual([
+      'add-mark',
+      'add-service', 'add-server',
+      'add-service', 'add-laddr', 'add-laddr', 'add-server', 'add-server',
+      'add-service', 'add-laddr', 'add-server',
+      'add-service', 'add-laddr', 'add-server', 'add-server',
+      'add-service', 'add-laddr', 'add-server',
+    ]);
   });
 
   it('every savable feature, with no feature refused', () => {

@@ -1,0 +1,45 @@
+/**
+ * FULLNAT (Alibaba LVS, DPVS; not in mainline IPVS): both addresses are rewritten, so real servers need no
+ * route back through the director and may sit in any network the director reaches.
+ *   in:  CIP:cport -> VIP:vport   becomes  LIP:lport -> RIP:rport
+ *   out: RIP:rport -> LIP:lport   becomes  VIP:vport -> CIP:cport
+ * Each connection is indexed twice (client side, and real-server side RIP:rport <-> LIP:lport) so replies
+ * addressed to the local address are found.
+ *
+ * Local addresses (LIPs) are per service and taken round robin; local ports as in Alibaba LVS:
+ * lport = LPORT_MIN + (counter++ mod range), retried (at most LPORT_TRIES times) while the reverse tuple
+ * (protocol, RIP:rport, LIP:lport) is in use.
+ */
+import type { ConnectionTable } from '../conntrack/connection-table.js';
+import type { Ipv4View } from '../dataplane/wire/ipv4.js';
+import { rewriteDestinationEndpoint, rewriteSourceEndpoint } from './endpoint-rewrite.js';
+
+export const LPORT_MIN = 5000;
+export const LPORT_MAX = 65535;
+export const LPORT_TRIES = 10000;
+
+/**
+ * A free local port on `lip` towards RIP:rport, advancing `counters[slot]` (the LIP's counter); -1 when none
+ * is found within LPORT_TRIES attempts.
+ */
+export function allocateLocalPort(table: ConnectionTable, protocol: number, rip: number, rport: number, lip: number, counters: Uint32Array, slot: number): number {
+  const range = LPORT_MAX - LPORT_MIN + 1;
+  for (let t = 0; t < LPORT_TRIES; t++) {
+    const port = LPORT_MIN + (counters[slot] % range);
+    counters[slot] = (counters[slot] + 1) >>> 0;
+    if (table.lookupOutFullnat(protocol, rip, rport, lip, port) < 0) return port;
+  }
+  return -1;
+}
+
+/** CIP:cport -> VIP:vport becomes LIP:lport -> RIP:rport. */
+export function rewriteFullnatInbound(ip: Ipv4View, l4Off: number, lip: number, lport: number, rip: number, rport: number): void {
+  rewriteSourceEndpoint(ip, l4Off, lip, lport);
+  rewriteDestinationEndpoint(ip, l4Off, rip, rport);
+}
+
+/** RIP:rport -> LIP:lport becomes VIP:vport -> CIP:cport. */
+export function rewriteFullnatOutbound(ip: Ipv4View, l4Off: number, vip: number, vport: number, cip: number, cport: number): void {
+  rewriteSourceEndpoint(ip, l4Off, vip, vport);
+  rewriteDestinationEndpoint(ip, l4Off, cip, cport);
+}

@@ -1,0 +1,73 @@
+/**
+ * TOA ("TCP Option Address", Alibaba LVS / DPVS) for FULLNAT services (opt-in, `--toa`): the client's
+ * address and port travel to the real server as TCP option kind 254, length 8 (port, then IPv4 address,
+ * network order); a `toa` kernel module on the real server makes getpeername() return them.
+ *
+ * As in Alibaba LVS, the option goes into the client's SYN and into every client segment without
+ * SYN/RST/FIN whose acknowledgement number is the real server's ISN + 1 (the handshake's last ACK and data
+ * the client sends before the server's first data) — only when the TCP header has room for 8 more option
+ * bytes and the packet stays within the MTU. The real server's SYN-ACK announces an MSS 8 bytes smaller.
+ */
+import { read16, write16, write32 } from '../dataplane/wire/bytes.js';
+import { checksum, pseudoHeaderSum4, updateChecksum16 } from '../dataplane/wire/checksum.js';
+import { ETH_HEADER_LEN } from '../dataplane/wire/ethernet.js';
+import { IPPROTO_TCP, type Ipv4View } from '../dataplane/wire/ipv4.js';
+import { TCP_CHECKSUM_OFFSET } from '../dataplane/wire/tcp.js';
+
+export const TOA_KIND = 254;
+export const TOA_LEN = 8;
+const MAX_TCP_HEADER = 60;
+
+/**
+ * Append the TOA option to the TCP header of the frame at `frameOff` (headers move 8 bytes back into the
+ * headroom; data offset, IP length and both checksums are updated). Returns the new frame offset, or -1
+ * when the header has no room.
+ */
+export function insertToaOption(buf: Uint8Array, frameOff: number, ip: Ipv4View, tcpOff: number, tcpHeaderLength: number, cip: number, cport: number): number {
+  if (tcpHeaderLength + TOA_LEN > MAX_TCP_HEADER) return -1;
+  const headersEnd = tcpOff + tcpHeaderLength;
+  const newOff = frameOff - TOA_LEN;
+  buf.copyWithin(newOff, frameOff, headersEnd);
+  const o = headersEnd - TOA_LEN;
+  buf[o] = TOA_KIND;
+  buf[o + 1] = TOA_LEN;
+  write16(buf, o + 2, cport);
+  write32(buf, o + 4, cip);
+  const t = tcpOff - TOA_LEN;
+  buf[t + 12] = (((tcpHeaderLength + TOA_LEN) >> 2) << 4) | (buf[t + 12] & 0x0f);
+  ip.at(buf, newOff + ETH_HEADER_LEN);
+  ip.totalLength = ip.totalLength + TOA_LEN;
+  ip.fillChecksum();
+  const l4len = ip.totalLength - ip.headerLength;
+  write16(buf, t + TCP_CHECKSUM_OFFSET, 0);
+  write16(buf, t + TCP_CHECKSUM_OFFSET, checksum(buf, t, l4len, pseudoHeaderSum4(ip.src, ip.dst, IPPROTO_TCP, l4len)));
+  return newOff;
+}
+
+/** Lower the MSS option of a SYN(-ACK) by `by` bytes (kernel/DPVS mss adjustment), fixing the checksum. */
+export function clampMss(buf: Uint8Array, tcpOff: number, tcpHeaderLength: number, by: number): void {
+  const end = tcpOff + tcpHeaderLength;
+  let o = tcpOff + 20;
+  while (o < end) {
+    const kind = buf[o];
+    if (kind === 0) return;
+    if (kind === 1) {
+      o++;
+      continue;
+    }
+    if (o + 1 >= end) return;
+    const len = buf[o + 1];
+    if (len < 2 || o + len > end) return;
+    if (kind === 2 && len === 4) {
+      const mss = read16(buf, o + 2);
+      const clamped = Math.max(536, mss - by);
+      if (clamped < mss) {
+        write16(buf, o + 2, clamped);
+        const c = tcpOff + TCP_CHECKSUM_OFFSET;
+        write16(buf, c, updateChecksum16(read16(buf, c), mss, clamped));
+      }
+      return;
+    }
+    o += len;
+  }
+}

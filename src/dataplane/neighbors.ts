@@ -51,13 +51,12 @@ export class NeighborTable {
     for (let s = slots - 1; s >= 0; s--) this.freeSlots.push(s);
     this.index = new LRUCache<number, number>({
       max: slots,
-      dispose: (slot, key, reason) => {
+      dispose: (slot, _key, reason) => {
         // 'set' replaces a value for the same key: the slot stays in use.
         if (reason === 'set') return;
         this.state[slot] = NEIGH_FREE;
         this.dropPendingFor(slot);
         this.freeSlots.push(slot);
-        void key;
       },
     });
     this.pendingSlots = pendingSlots;

@@ -1,20 +1,12 @@
 /** ARP over Ethernet/IPv4 (RFC 826) view: 28 bytes after the Ethernet header. */
+import { HeaderView } from './header-view.js';
 import { copyMac, read16, read32, write16, write32 } from './bytes.js';
 
 export const ARP_LEN = 28;
 export const ARP_OP_REQUEST = 1;
 export const ARP_OP_REPLY = 2;
 
-export class ArpView {
-  buf: Uint8Array = new Uint8Array(0);
-  off = 0;
-
-  at(buf: Uint8Array, off: number): this {
-    this.buf = buf;
-    this.off = off;
-    return this;
-  }
-
+export class ArpView extends HeaderView {
   /** hardware type 1 (Ethernet), protocol 0x0800, lengths 6 and 4. */
   isEthernetIpv4(): boolean {
     const b = this.buf, o = this.off;

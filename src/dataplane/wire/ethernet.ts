@@ -1,4 +1,5 @@
 /** Ethernet II header view: destination MAC, source MAC, EtherType (14 bytes). */
+import { HeaderView } from './header-view.js';
 import { copyMac, read16, write16 } from './bytes.js';
 
 export const ETH_HEADER_LEN = 14;
@@ -7,16 +8,7 @@ export const ETHERTYPE_ARP = 0x0806;
 export const ETHERTYPE_VLAN = 0x8100;
 export const ETHERTYPE_IPV6 = 0x86dd;
 
-export class EthernetView {
-  buf: Uint8Array = new Uint8Array(0);
-  off = 0;
-
-  at(buf: Uint8Array, off: number): this {
-    this.buf = buf;
-    this.off = off;
-    return this;
-  }
-
+export class EthernetView extends HeaderView {
   get etherType(): number {
     return read16(this.buf, this.off + 12);
   }

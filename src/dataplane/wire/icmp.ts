@@ -1,4 +1,5 @@
 /** ICMPv4 header view (RFC 792). */
+import { HeaderView } from './header-view.js';
 import { read16, write16 } from './bytes.js';
 
 export const ICMP_HEADER_LEN = 8;
@@ -10,16 +11,7 @@ export const ICMP_TIME_EXCEEDED = 11;
 export const ICMP_PORT_UNREACH = 3; // code under DEST_UNREACH
 export const ICMP_FRAG_NEEDED = 4; // code under DEST_UNREACH
 
-export class IcmpView {
-  buf: Uint8Array = new Uint8Array(0);
-  off = 0;
-
-  at(buf: Uint8Array, off: number): this {
-    this.buf = buf;
-    this.off = off;
-    return this;
-  }
-
+export class IcmpView extends HeaderView {
   get type(): number {
     return this.buf[this.off];
   }

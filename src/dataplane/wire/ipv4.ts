@@ -1,4 +1,5 @@
 /** IPv4 header view (RFC 791). Addresses are unsigned 32-bit host-order integers. */
+import { HeaderView } from './header-view.js';
 import { read16, read32, write16, write32 } from './bytes.js';
 import { checksum, updateChecksum16, updateChecksum32 } from './checksum.js';
 
@@ -8,16 +9,7 @@ export const IPPROTO_IPIP = 4;
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
 
-export class Ipv4View {
-  buf: Uint8Array = new Uint8Array(0);
-  off = 0;
-
-  at(buf: Uint8Array, off: number): this {
-    this.buf = buf;
-    this.off = off;
-    return this;
-  }
-
+export class Ipv4View extends HeaderView {
   get version(): number {
     return this.buf[this.off] >>> 4;
   }

@@ -1,4 +1,5 @@
 /** TCP header view (RFC 9293). */
+import { HeaderView } from './header-view.js';
 import { read16, read32, write16, write32 } from './bytes.js';
 
 export const TCP_MIN_HEADER_LEN = 20;
@@ -11,16 +12,7 @@ export const TCP_ACK = 0x10;
 /** Offset of the checksum field inside the TCP header. */
 export const TCP_CHECKSUM_OFFSET = 16;
 
-export class TcpView {
-  buf: Uint8Array = new Uint8Array(0);
-  off = 0;
-
-  at(buf: Uint8Array, off: number): this {
-    this.buf = buf;
-    this.off = off;
-    return this;
-  }
-
+export class TcpView extends HeaderView {
   get srcPort(): number {
     return read16(this.buf, this.off);
   }

@@ -1,19 +1,11 @@
 /** UDP header view (RFC 768). */
+import { HeaderView } from './header-view.js';
 import { read16, write16 } from './bytes.js';
 
 export const UDP_HEADER_LEN = 8;
 export const UDP_CHECKSUM_OFFSET = 6;
 
-export class UdpView {
-  buf: Uint8Array = new Uint8Array(0);
-  off = 0;
-
-  at(buf: Uint8Array, off: number): this {
-    this.buf = buf;
-    this.off = off;
-    return this;
-  }
-
+export class UdpView extends HeaderView {
   get srcPort(): number {
     return read16(this.buf, this.off);
   }

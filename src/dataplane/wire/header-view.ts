@@ -1,0 +1,14 @@
+/**
+ * The common part of every header view: a byte array and the offset of the header in it. A view is
+ * created once and re-pointed with at() for each packet, so reading a header allocates nothing.
+ */
+export class HeaderView {
+  buf: Uint8Array = new Uint8Array(0);
+  off = 0;
+
+  at(buf: Uint8Array, off: number): this {
+    this.buf = buf;
+    this.off = off;
+    return this;
+  }
+}

@@ -27,7 +27,7 @@ import { encapsulateIpip, encapsulatedTos, IPIP_OVERHEAD, outerFragmentPayload }
 import { allocateLocalPort, rewriteFullnatInbound, rewriteFullnatOutbound } from '../modes/fullnat.js';
 import { adjustRealServerSegment, insertProxyV2Header, PROXY_V2_IPV4_LEN, shiftClientSequence } from '../modes/proxy-protocol.js';
 import { clampMss, insertToaOption, TOA_LEN } from '../modes/toa.js';
-import { ICMP_ERROR_MIN, isRelatedIcmpType, translateIcmpToClient, translateIcmpToRealServer } from '../modes/nat-icmp.js';
+import { ICMP_ERROR_MIN, isRelatedIcmpType, translateIcmpFullnat, translateIcmpToClient, translateIcmpToRealServer } from '../modes/nat-icmp.js';
 import { checksum } from './wire/checksum.js';
 import { write16 } from './wire/bytes.js';
 import { TCP_ACK, TCP_FIN, TCP_MIN_HEADER_LEN, TCP_RST, TCP_SYN, TcpView } from './wire/tcp.js';
@@ -175,6 +175,7 @@ export class Pipeline {
       if (local && type === ICMP_ECHO_REQUEST) return this.host.echoReply(buf, off);
       if (isRelatedIcmpType(type) && l4Len >= ICMP_ERROR_MIN) {
         if (vip) return this.icmpFromClient(buf, off, ip, l4Off, l4Len);
+        if (this.services.isLocalAddress(dst)) return this.icmpFromFullnatRealServer(buf, off, ip, l4Off, l4Len);
         if (!local) return this.icmpFromRealServer(buf, off, ip, l4Off, l4Len);
       }
       return this.drop(local ? D.DROP_HOST : D.DROP_NOT_ROUTED);
@@ -385,6 +386,27 @@ export class Pipeline {
   }
 
   /**
+   * An ICMP error from a real server to a FULLNAT local address: the embedded packet is LIP:lport ->
+   * RIP:rport; the client gets it as an error about CIP:cport -> VIP:vport, from the VIP.
+   */
+  private icmpFromFullnatRealServer(buf: Uint8Array, off: number, ip: Ipv4View, l4Off: number, l4Len: number): void {
+    const e = this.embeddedOf(buf, l4Off, l4Len);
+    if (!e) return this.drop(D.DROP_MALFORMED);
+    const conns = this.tracker.table;
+    const cid = conns.lookupOutFullnat(e.protocol, e.dst, this.embeddedDport, e.src, this.embeddedSport);
+    if (cid < 0) return this.drop(D.DROP_HOST);
+    const dest = conns.destOf(cid);
+    const total = ip.totalLength;
+    if (dest >= 0 && (this.services.dests.flags[dest] & DEST_F_AVAILABLE) !== 0) this.countOut(dest, total);
+    if (ip.ttl <= 1) return this.drop(D.DROP_TTL_EXCEEDED);
+    const client = conns.caddrOf(cid), vip = conns.vaddrOf(cid);
+    translateIcmpFullnat(ip, e, l4Off, l4Len, vip, client, client, conns.cportOf(cid), vip, conns.vportOf(cid));
+    ip.decrementTtl();
+    this.forwardedOut++;
+    conns.replyNeighbor[cid] = this.transmit(buf, off, ETH_HEADER_LEN + total, this.routes.nextHop(client), conns.replyNeighbor[cid]);
+  }
+
+  /**
    * An ICMP error from the client about a reply it got from the VIP (kernel ip_vs_in_icmp): NAT
    * connections get it translated for the real server; DR and TUN connections carry it unchanged with
    * their forwarding method.
@@ -405,7 +427,11 @@ export class Pipeline {
     const method = conns.flagsOf(cid) & CONN_F_FWD_MASK;
     if (method === ForwardMethod.Tunnel) return this.forwardTunnel(buf, off, ip, cid, dest);
     if (method === ForwardMethod.Masq) translateIcmpToRealServer(ip, e, l4Off, l4Len, conns.daddrOf(cid), conns.dportOf(cid));
-    else if (method !== ForwardMethod.Route) return this.drop(D.DROP_UNSUPPORTED);
+    else if (method === ForwardMethod.FullNat) {
+      // The error is about the reply RIP:rport -> LIP:lport as the real server sent it.
+      const rip = conns.daddrOf(cid), rport = conns.dportOf(cid), lip = conns.laddr[cid], lport = conns.lport[cid];
+      translateIcmpFullnat(ip, e, l4Off, l4Len, lip, rip, rip, rport, lip, lport);
+    } else if (method !== ForwardMethod.Route) return this.drop(D.DROP_UNSUPPORTED);
     ip.decrementTtl();
     this.forwardedIn++;
     if (dest >= this.destNeighbor.length) this.growDestNeighbor(dest);

@@ -41,6 +41,33 @@ export function translateIcmpToRealServer(outer: Ipv4View, embedded: Ipv4View, i
   refreshIcmpChecksum(outer.buf, icmpOff, icmpLen);
 }
 
+/**
+ * FULLNAT: rewrite every address and port of an ICMP error — outer source and destination, embedded
+ * source and destination endpoints — as the connection's packets are rewritten.
+ */
+export function translateIcmpFullnat(
+  outer: Ipv4View,
+  embedded: Ipv4View,
+  icmpOff: number,
+  icmpLen: number,
+  outerSrc: number,
+  outerDst: number,
+  embSrc: number,
+  embSport: number,
+  embDst: number,
+  embDport: number,
+): void {
+  outer.src = outerSrc;
+  outer.dst = outerDst;
+  outer.fillChecksum();
+  embedded.src = embSrc;
+  embedded.dst = embDst;
+  embedded.fillChecksum();
+  write16(embedded.buf, embedded.payloadOff, embSport);
+  write16(embedded.buf, embedded.payloadOff + 2, embDport);
+  refreshIcmpChecksum(outer.buf, icmpOff, icmpLen);
+}
+
 function refreshIcmpChecksum(buf: Uint8Array, icmpOff: number, icmpLen: number): void {
   write16(buf, icmpOff + 2, 0);
   write16(buf, icmpOff + 2, checksum(buf, icmpOff, icmpLen));

@@ -65,6 +65,18 @@ describe.skipIf(SKIP_REASON !== null)('FULLNAT end to end', () => {
     for (const r of res) expect(r.from).toBe(`${VIP}:9000`);
   });
 
+  it('ICMP errors of the real server reach the client translated (a UDP port nobody serves is refused)', async () => {
+    await tapvsOk(lab(), ['-A', '-u', `${VIP}:9999`, '-s', 'rr']);
+    await tapvsOk(lab(), ['--add-laddr', '-u', `${VIP}:9999`, '-z', LIP]);
+    await tapvsOk(lab(), ['-a', '-u', `${VIP}:9999`, '-r', `${RS1}:9999`, '--fullnat']);
+    const r = await lab().exec(lab().cli, 'python3', [
+      '-c',
+      `import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(3)\ns.connect(('${VIP}',9999))\ns.send(b'x')\ntry:\n  s.recv(100); print('reply')\nexcept ConnectionRefusedError: print('refused')\nexcept socket.timeout: print('timeout')`,
+    ]);
+    // rs1's port unreachable (RIP -> LIP about LIP:lport -> RIP:9999) arrives as one about VIP:9999.
+    expect(r.stdout.trim()).toBe('refused');
+  });
+
   it('TOA: the SYN reaching the real server carries option 254 with the client address and port', async () => {
     await tapvsOk(lab(), ['-A', '-t', `${VIP}:80`, '-s', 'rr', '--toa']);
     await tapvsOk(lab(), ['--add-laddr', '-t', `${VIP}:80`, '-z', LIP]);

@@ -1,14 +1,24 @@
 /**
- * `npm run lab`: the LVS-NAT demo of seed 002, on this machine, in one command.
+ * `npm run lab`: the LVS demos of the seed articles, on this machine, in one command.
  *
  * Builds network namespaces (a client, the director running tapvsd on a TAP, two real servers with an
- * HTTP server that answers with its own name), configures the NAT service with tapvs the way the seed
- * article does with ipvsadm, sends requests from the client, shows which real server answered each, lists
- * the table with statistics, and tears everything down (also on Ctrl-C or failure).
+ * HTTP server that answers with its own name), configures the service with tapvs the way the seed
+ * articles do with ipvsadm, sends requests from the client, shows which real server answered each, lists
+ * the table with statistics, and tears everything down (also on Ctrl-C or failure). The forwarding
+ * method comes from the table in modes.ts (nat, the default, as seed 002; dr as seed 003; tun; fullnat).
  *
- *   npm run lab [-- --requests N] [-- --scheduler rr|wrr|lc|wlc] [-- --keep]
+ *   npm run lab [-- --mode nat|dr|tun|fullnat] [--requests N] [--scheduler rr|wrr|lc|wlc] [--keep]
+ *               [--walk [--pcap DIR] [--all] [--capture cap|tcpdump]]
+ *
+ * --walk captures one more connection at the client, the director's TAP and the real servers, writes
+ * pcap files (into --pcap DIR, default a new temporary directory) and prints its hop-by-hop table.
  */
-import { LAB_CLIENT, LAB_DIP, LAB_DIRECTOR_FRONT, LAB_VIP, labRealServer, labUnavailableReason, LabTopology } from './topology.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { applyCommands, labMode, LAB_MODE_NAMES, labRoles, labServiceCommands, startLab, type LabMode } from './modes.js';
+import { LAB_CLIENT, LAB_DIP, LAB_DIRECTOR_FRONT, LAB_VIP, labUnavailableReason, LabTopology } from './topology.js';
+import { packetWalk, type CaptureBackend } from './walk.js';
 
 interface Served {
   server?: string;
@@ -30,8 +40,22 @@ const out = (s = ''): void => {
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
   if (args.includes('-h') || args.includes('--help')) {
-    out('usage: npm run lab [-- --requests N] [--scheduler NAME] [--keep]');
+    out(`usage: npm run lab [-- --mode ${LAB_MODE_NAMES.join('|')}] [--requests N] [--scheduler NAME] [--keep]`);
+    out('                   [--walk [--pcap DIR] [--all] [--capture cap|tcpdump]]');
     return 0;
+  }
+  let mode: LabMode;
+  try {
+    mode = labMode(option(args, '--mode', 'nat'));
+  } catch (e) {
+    process.stderr.write(`lab: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const walk = args.includes('--walk');
+  const capture = option(args, '--capture', 'auto');
+  if (!['auto', 'cap', 'tcpdump'].includes(capture)) {
+    process.stderr.write(`lab: --capture is cap or tcpdump, not '${capture}'\n`);
+    return 2;
   }
   const requests = Math.max(1, Math.min(1000, Number(option(args, '--requests', '10')) || 10));
   const scheduler = option(args, '--scheduler', 'rr');
@@ -54,27 +78,13 @@ async function main(): Promise<number> {
   process.on('SIGTERM', onSignal);
 
   try {
-    out('== tapvs lab: LVS-NAT (seed 002) ==');
+    out(`== tapvs lab: ${mode.title} (${mode.seed}) ==`);
     out(`client      ${LAB_CLIENT}            netns ${lab.cli}`);
     out(`director    VIP ${LAB_VIP}, ${LAB_DIRECTOR_FRONT}/24, DIP ${LAB_DIP}/24   netns ${lab.dir} (tapvsd on TAP tapvs0, bridge br0)`);
-    lab.rs.forEach((n, i) => out(`real server ${labRealServer(i)} gw ${LAB_DIP}  netns ${n}`));
+    lab.rs.forEach((n, i) => out(`${mode.describeRealServer(i)}  netns ${n}`));
     out();
-    await lab.up();
-    await lab.startRealServer(0);
-    await lab.startRealServer(1);
-    await lab.startDirector();
-
-    const commands = [
-      ['-C'],
-      ['-A', '-t', `${LAB_VIP}:80`, '-s', scheduler],
-      ['-a', '-t', `${LAB_VIP}:80`, '-r', `${labRealServer(0)}:80`, '-m'],
-      ['-a', '-t', `${LAB_VIP}:80`, '-r', `${labRealServer(1)}:80`, '-m'],
-    ];
-    for (const c of commands) {
-      out(`# tapvs ${c.join(' ')}`);
-      const r = await lab.tapvs(c);
-      if (r.code !== 0) throw new Error(`tapvs ${c.join(' ')} failed: ${r.stderr.trim()}`);
-    }
+    await startLab(lab, mode);
+    await applyCommands(lab, labServiceCommands(lab, mode, scheduler), out);
     out();
 
     out(`# ${requests} HTTP requests from the client (${LAB_CLIENT}) to http://${LAB_VIP}/, one TCP connection each`);
@@ -89,6 +99,20 @@ async function main(): Promise<number> {
     for (const c of [['-L', '-n'], ['-L', '-n', '--stats']]) {
       out(`# tapvs ${c.join(' ')}`);
       process.stdout.write((await lab.tapvs(c)).stdout);
+      out();
+    }
+
+    if (walk) {
+      const pcapDir = option(args, '--pcap', '') || fs.mkdtempSync(path.join(os.tmpdir(), 'tapvs-walk-'));
+      out(`# packet walk: one more request, captured at the client, the director's TAP and the real servers`);
+      const w = await packetWalk(lab, {
+        pcapDir: path.resolve(pcapDir),
+        roles: labRoles(lab, mode),
+        title: mode.title,
+        all: args.includes('--all'),
+        backend: capture as CaptureBackend | 'auto',
+      });
+      out(w.text);
       out();
     }
 

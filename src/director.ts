@@ -4,8 +4,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { applyBatch, applyCommand } from './control/commands.js';
-import type { Reply, Request } from './control/protocol.js';
+import type { Command, Errno, Reply, Request } from './control/protocol.js';
 import { ControlServer } from './control/server.js';
+import { rulesReloadCommands } from './control/table-diff.js';
 import { ServiceTable, type VirtualService } from './control/service-table.js';
 import { connectionSnapshot, tableSnapshot } from './control/snapshot.js';
 import { ConnectionTracker } from './conntrack/connection-tracker.js';
@@ -20,6 +21,9 @@ import { TxBatch } from './dataplane/tx-batch.js';
 import { formatIpv4 } from './dataplane/wire/ipv4.js';
 import type { Logger } from './logger.js';
 import { ESTIMATOR_PERIOD_MS, RateEstimator } from './stats/rate-estimator.js';
+import { createMetricsRegistry, type DataplaneCounters, type MetricsSource } from './stats/metrics.js';
+import { MetricsServer, type MetricsListen } from './stats/metrics-server.js';
+import { TotalStats } from './stats/totals.js';
 
 export interface DirectorOptions {
   tap: string;
@@ -34,6 +38,8 @@ export interface DirectorOptions {
   /** IPVS sysctl settings (expire_nodest_conn, ...). */
   sysctls?: IpvsSysctls;
   logger: Logger;
+  /** Serve Prometheus metrics at http://HOST:PORT/metrics (tapvsd --metrics). */
+  metrics?: MetricsListen;
 }
 
 export function randomMac(): Uint8Array {
@@ -46,8 +52,10 @@ export function formatMac(m: Uint8Array): string {
   return Array.from(m, (b) => b.toString(16).padStart(2, '0')).join(':');
 }
 
-export class Director {
+export class Director implements MetricsSource {
   readonly services = new ServiceTable();
+  /** Director-wide totals (node_ipvs_*_total). */
+  readonly totals = new TotalStats(this.services);
   readonly tracker: ConnectionTracker;
   readonly routes: RoutingTable;
   readonly neighbors = new NeighborTable();
@@ -57,9 +65,14 @@ export class Director {
   private pipeline: Pipeline | null = null;
   private host: HostStack | null = null;
   private server: ControlServer | null = null;
+  private metricsServer: MetricsServer | null = null;
   private timers: NodeJS.Timeout[] = [];
   private lastTableFullLog = 0;
   private readonly log: Logger;
+  /** The `reload-keepalived` control request (set by tapvsd --keepalived). */
+  reloadKeepalived: (() => Reply) | null = null;
+  /** The `get-checkers` control request (set by tapvsd --keepalived: the health-check engine's status). */
+  getCheckers: (() => Reply) | null = null;
 
   constructor(private readonly opts: DirectorOptions) {
     this.log = opts.logger;
@@ -105,6 +118,11 @@ export class Director {
     this.server = new ControlServer(this.opts.socketPath, (req) => this.handle(req), (m) => this.log.warn(m));
     await this.server.listen();
     this.log.info('control socket listening', { socket: this.opts.socketPath });
+    if (this.opts.metrics) {
+      this.metricsServer = new MetricsServer(createMetricsRegistry(this), (m) => this.log.warn(m));
+      const at = await this.metricsServer.listen(this.opts.metrics);
+      this.log.info('metrics listening', { url: `http://${at}/metrics` });
+    }
 
     // Announce our addresses and VIPs (the kernel sends gratuitous ARP when an address comes up).
     for (const a of this.routes.addresses) this.host.gratuitousArp(a);
@@ -122,16 +140,21 @@ export class Director {
         return { ok: true, timeouts: this.tracker.timeouts.get() };
       case 'get-counters':
         return { ok: true, counters: this.counters() };
+      case 'reload-keepalived':
+        return this.reloadKeepalived ? this.reloadKeepalived() : { ok: false, errno: 'EOPNOTSUPP', message: 'tapvsd was not started with --keepalived' };
+      case 'get-checkers':
+        return this.getCheckers ? this.getCheckers() : { ok: false, errno: 'EOPNOTSUPP', message: 'tapvsd was not started with --keepalived' };
       case 'batch': {
         if (!Array.isArray(req.commands)) return { ok: false, errno: 'EINVAL', message: 'batch needs commands' };
-        const fail = applyBatch(this.services, this.tracker, req.commands);
-        if (fail) return { ok: false, errno: fail.errno, failedIndex: fail.failedIndex, message: fail.message };
-        this.log.info('rules restored', { commands: req.commands.length });
-        return { ok: true };
+        const reply = this.applyCommands(req.commands);
+        if (reply.ok) this.log.info('rules restored', { commands: req.commands.length });
+        return reply;
       }
       default: {
+        const commitTotals = this.totals.prepare([req]);
         const err = applyCommand(this.services, this.tracker.timeouts, req);
         if (err) return { ok: false, errno: err.errno, message: err.message };
+        commitTotals();
         if (req.op === 'set-timeouts') this.log.info('timeouts set', { ...this.tracker.timeouts.get() });
         if (req.op === 'zero') this.log.info('counters zeroed');
         return { ok: true };
@@ -139,7 +162,31 @@ export class Director {
     }
   }
 
+  /**
+   * Make the configuration what the --rules file says (SIGHUP): the file is checked on a scratch table,
+   * then only the difference is applied in one all-or-nothing batch, so unchanged services and real
+   * servers keep their connections, counters and scheduler state (unlike `ipvsadm -C; ipvsadm -R`).
+   * A failure's failedIndex counts the file's commands, as for the --rules file at start.
+   */
+  replaceRules(commands: Command[]): Reply {
+    const diff = rulesReloadCommands(tableSnapshot(this.services, this.tracker, this.rates), commands);
+    if ('failedIndex' in diff) return { ok: false, errno: diff.errno as Errno, failedIndex: diff.failedIndex, message: diff.message };
+    const reply = this.applyCommands(diff.commands);
+    if (!reply.ok) return { ok: false, errno: reply.errno, message: `applying the difference failed: ${reply.message ?? reply.errno}` };
+    return reply;
+  }
+
+  /** One all-or-nothing batch (applyBatch), keeping the totals right across -Z. */
+  private applyCommands(commands: Command[]): Reply {
+    const commitTotals = this.totals.prepare(commands);
+    const fail = applyBatch(this.services, this.tracker, commands);
+    if (fail) return { ok: false, errno: fail.errno, failedIndex: fail.failedIndex, message: fail.message };
+    commitTotals();
+    return { ok: true };
+  }
+
   private serviceChanged(what: string, svc?: VirtualService): void {
+    if (what === 'service-removed' && svc) this.totals.retire(svc.id);
     if (svc) {
       const c = svc.config;
       const name = c.fwmark !== 0 ? `FWM ${c.fwmark}` : `${c.protocol === 6 ? 'TCP' : 'UDP'} ${c.addr}:${c.port}`;
@@ -174,12 +221,30 @@ export class Director {
       connections: this.tracker.table.count,
       tap: this.tap?.device.counters() ?? {},
       neighbors: this.neighbors.size,
+      batches: this.pipeline?.batches ?? 0,
+      connectionCapacity: { maxEntries: this.tracker.table.maxEntries, memoryBytes: this.tracker.table.memoryBytes() },
+    };
+  }
+
+  /** The data plane's counters for the metrics collectors (null before start). */
+  dataplaneCounters(): DataplaneCounters | null {
+    const p = this.pipeline;
+    if (!p) return null;
+    return {
+      drops: p.drops.counts,
+      framesIn: p.framesIn,
+      forwardedIn: p.forwardedIn,
+      forwardedOut: p.forwardedOut,
+      batches: p.batches,
+      tap: this.tap?.device.counters() ?? {},
     };
   }
 
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    await this.metricsServer?.close();
+    this.metricsServer = null;
     await this.server?.close();
     this.server = null;
     if (this.tap) {

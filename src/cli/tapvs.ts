@@ -24,6 +24,8 @@ import { socketPathFromEnv, type Command, type Reply, type Request } from '../co
 import { formatSave } from '../control/save-format.js';
 import { canonicalAddress, systemNames, type NameDatabase } from './address-port.js';
 import { parseRestoreText } from './restore-input.js';
+import { runTop, topArguments } from './tapvs-top.js';
+import { checkersArguments, runCheckers } from './tapvs-checkers.js';
 import {
   PROGRAM_NAME,
   VERSION_LINE,
@@ -288,6 +290,18 @@ function readStdin(): Promise<string> {
 }
 
 async function main(): Promise<void> {
+  // `tapvs top` (the live view) is tapvs's own; ipvsadm never takes a bare word first.
+  const top = topArguments(process.argv.slice(2));
+  if (top !== null) {
+    process.exitCode = await runTop(top);
+    return;
+  }
+  // `tapvs checkers`: the keepalived health checkers (tapvsd --keepalived).
+  const checkers = checkersArguments(process.argv.slice(2));
+  if (checkers !== null) {
+    process.exitCode = await runCheckers(checkers);
+    return;
+  }
   process.exitCode = await runTapvs(process.argv.slice(2), {
     stdout: process.stdout,
     stderr: process.stderr,

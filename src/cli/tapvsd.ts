@@ -5,6 +5,12 @@
  *
  *   tapvsd --tap IFNAME [--bridge BRIDGE] [--mac MAC] --address IP/PREFIX [--address ...]
  *          [--gateway IP] [--socket PATH] [--rules FILE] [--conn-max N] [--log-format text|json]
+ *          [--metrics HOST:PORT] [--keepalived FILE]
+ *   tapvsd --keepalived FILE [--rules FILE] --check
+ *
+ * SIGHUP re-reads --rules FILE and replaces the configuration with it, all or nothing. With
+ * --keepalived, SIGHUP re-reads keepalived.conf (and --rules, in the same batch) and applies only the
+ * difference (src/keepalived/daemon.ts).
  */
 import fs from 'node:fs';
 import { Director } from '../director.js';
@@ -14,9 +20,14 @@ import { Logger } from '../logger.js';
 import { IpvsSysctls } from '../control/sysctls.js';
 import { socketPathFromEnv } from '../control/protocol.js';
 import { parseRestoreText } from './restore-input.js';
+import { parseMetricsListen, type MetricsListen } from '../stats/metrics-server.js';
+import { reloadOnSighup, runKeepalivedCheck, startKeepalived } from '../keepalived/daemon.js';
+import type { KeepalivedController } from '../keepalived/controller.js';
 
 const USAGE = `Usage: tapvsd --tap IFNAME [--bridge BRIDGE] [--mac MAC] --address IP/PREFIX [--address IP/PREFIX ...]
               [--gateway IP] [--socket PATH] [--rules FILE] [--conn-max N] [--log-format text|json]
+              [--metrics HOST:PORT] [--keepalived FILE]
+       tapvsd --keepalived FILE [--rules FILE] --check
 
   --tap IFNAME        TAP device to create (or attach to) in the current network namespace
   --bridge BRIDGE     enslave the TAP to this existing Linux bridge
@@ -24,11 +35,18 @@ const USAGE = `Usage: tapvsd --tap IFNAME [--bridge BRIDGE] [--mac MAC] --addres
   --address IP/PREFIX the director's own address (DIP); ARP and ICMP echo are answered for it and every VIP
   --gateway IP        default route for destinations outside the --address subnets
   --socket PATH       control socket (default $TAPVS_SOCKET or /run/tapvs.sock), created mode 0600
-  --rules FILE        rules in 'ipvsadm -S' format, applied at start (all or nothing)
+  --rules FILE        rules in 'ipvsadm -S' format, applied at start (all or nothing); SIGHUP re-reads
+                      the file and replaces the whole configuration with it (all or nothing)
   --conn-max N        connection table limit (default 1048576); beyond it new connections are refused
   --log-format F      text (default) or json
+  --metrics HOST:PORT serve Prometheus metrics at http://HOST:PORT/metrics ([IPv6]:PORT, :PORT = all)
   --sysctl NAME=VALUE IPVS behaviour switch, named as the kernel's sysctl (repeatable):
                       expire_nodest_conn=0|1, expire_quiescent_template=0|1, conn_reuse_mode=0..3
+  --keepalived FILE   load the LVS part of a keepalived.conf at start (after --rules, as a second
+                      all-or-nothing batch); SIGHUP or 'reload-keepalived' re-reads it and applies only
+                      the difference (with --rules, SIGHUP reloads both files in one batch)
+  --check             with --keepalived: validate and exit like keepalived -t (0 fine, 4 values fixed
+                      up or unknown keywords, 3 cannot run); needs no TAP and no privileges
 `;
 
 interface DaemonArgs {
@@ -42,6 +60,9 @@ interface DaemonArgs {
   connMax: number;
   logFormat: 'text' | 'json';
   sysctls: IpvsSysctls;
+  metrics?: MetricsListen;
+  keepalived?: string;
+  check?: boolean;
 }
 
 class UsageError extends Error {}
@@ -115,6 +136,18 @@ export function parseDaemonArgs(argv: string[]): DaemonArgs | 'help' {
         out.logFormat = f;
         break;
       }
+      case '--metrics': {
+        const m = parseMetricsListen(value());
+        if (!m) throw new UsageError(`invalid --metrics '${argv[i]}' (expected HOST:PORT)`);
+        out.metrics = m;
+        break;
+      }
+      case '--keepalived':
+        out.keepalived = value();
+        break;
+      case '--check':
+        out.check = true;
+        break;
       case '--sysctl': {
         const err = out.sysctls.set(value());
         if (err) throw new UsageError(`--sysctl: ${err}`);
@@ -123,6 +156,10 @@ export function parseDaemonArgs(argv: string[]): DaemonArgs | 'help' {
       default:
         throw new UsageError(`unknown option '${opt}'`);
     }
+  }
+  if (out.check) {
+    if (!out.keepalived) throw new UsageError('--check needs --keepalived FILE');
+    return { ...out, tap: out.tap ?? '', socket: socketPathFromEnv(out.socket) } as DaemonArgs;
   }
   if (!out.tap) throw new UsageError('--tap is required');
   if (out.addresses.length === 0) throw new UsageError('at least one --address is required');
@@ -144,6 +181,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  if (args.check && args.keepalived)
+    return runKeepalivedCheck(args.keepalived, args.rules, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
   const logger = new Logger(args.logFormat);
   const director = new Director({
     tap: args.tap,
@@ -155,6 +194,7 @@ async function main(argv: string[]): Promise<number> {
     connMax: args.connMax,
     sysctls: args.sysctls,
     logger,
+    metrics: args.metrics,
   });
 
   if (args.rules) {
@@ -179,6 +219,16 @@ async function main(argv: string[]): Promise<number> {
     logger.info('rules loaded', { file: args.rules, commands: parsed.commands.length });
   }
 
+  let keepalived: KeepalivedController | null = null;
+  if (args.keepalived) {
+    const started = startKeepalived(args.keepalived, director, logger);
+    if ('error' in started) {
+      process.stderr.write(`tapvsd: ${started.error}\n`);
+      return 2;
+    }
+    keepalived = started;
+  }
+
   try {
     await director.start();
   } catch (e) {
@@ -186,12 +236,14 @@ async function main(argv: string[]): Promise<number> {
     await director.stop();
     return 1;
   }
+  keepalived?.startCheckers(); // health checkers run once the data plane is up
 
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     logger.info('stopping', { signal });
+    keepalived?.stop(); // health checkers
     director.stop().then(
       () => process.exit(0),
       (e) => {
@@ -200,6 +252,38 @@ async function main(argv: string[]): Promise<number> {
       },
     );
   };
+  // SIGHUP (systemctl reload): re-read --rules and replace the configuration, all or nothing.
+  process.on('SIGHUP', () => {
+    if (stopping) return;
+    if (keepalived) {
+      reloadOnSighup(keepalived, args.rules, logger);
+      return;
+    }
+    if (!args.rules) {
+      logger.warn('SIGHUP ignored: no --rules file to reload');
+      return;
+    }
+    const file = args.rules;
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (e) {
+      logger.error('rules reload failed, configuration unchanged', { file, error: (e as Error).message });
+      return;
+    }
+    const parsed = parseRestoreText(text);
+    if ('error' in parsed) {
+      logger.error('rules reload failed, configuration unchanged', { file, line: parsed.line, error: parsed.error });
+      return;
+    }
+    const reply = director.replaceRules(parsed.commands);
+    if (!reply.ok) {
+      const line = reply.failedIndex !== undefined ? parsed.lines[reply.failedIndex] ?? null : null;
+      logger.error('rules reload failed, configuration unchanged', { file, line, error: reply.message ?? reply.errno });
+      return;
+    }
+    logger.info('rules reloaded', { file, commands: parsed.commands.length });
+  });
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   return -1; // keep running

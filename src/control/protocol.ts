@@ -43,13 +43,44 @@ export type Request =
   | { op: 'get-connections' }
   | { op: 'get-timeouts' }
   /** tapvs's own: data plane counters (drops by reason, frames, TAP counters). */
-  | { op: 'get-counters' };
+  | { op: 'get-counters' }
+  /** tapvs's own: re-read tapvsd's --keepalived file and apply the difference (as SIGHUP does). */
+  | { op: 'reload-keepalived' }
+  /** tapvs's own: the keepalived health checkers of each real server (tapvsd --keepalived). */
+  | { op: 'get-checkers' };
+
+/** One real server's health-check state (the `get-checkers` reply). */
+export interface RealServerCheckStatus {
+  /** keepalived's ids: `TCP 198.18.1.100:80`, `198.18.2.11:80`. */
+  virtualServer: string;
+  realServer: string;
+  alive: boolean;
+  /** Effective weight (misc_dynamic applied). */
+  weight: number;
+  inhibitOnFailure: boolean;
+  checkers: {
+    type: string;
+    /** FILE:LINE of the checker block. */
+    at: string;
+    target: string;
+    up: boolean;
+    /** Last result, its time (ISO 8601) and reason; null before the first check. */
+    result: 'ok' | 'failed' | null;
+    time: string | null;
+    reason: string;
+    /** Retries done since the last success, of `retry`. */
+    retries: number;
+    retry: number;
+    /** Seconds until the next check (null while one runs). */
+    nextCheckIn: number | null;
+  }[];
+}
 
 /** errno names the kernel's IPVS code returns, plus ERANGE for threshold order. */
 export type Errno = 'EEXIST' | 'ENOENT' | 'ESRCH' | 'EINVAL' | 'ERANGE' | 'ENOMEM' | 'EPERM' | 'EOPNOTSUPP' | 'EAFNOSUPPORT';
 
 export type Reply =
-  | { ok: true; table?: TableSnapshot; connections?: ConnectionSnapshot[]; timeouts?: Timeouts; counters?: Record<string, unknown> }
+  | { ok: true; table?: TableSnapshot; connections?: ConnectionSnapshot[]; timeouts?: Timeouts; counters?: Record<string, unknown>; checkers?: RealServerCheckStatus[]; message?: string }
   | { ok: false; errno: Errno; failedIndex?: number; message?: string };
 
 export const DEFAULT_SOCKET_PATH = '/run/tapvs.sock';

@@ -8,6 +8,24 @@ import { STAT_FIELDS, type CounterTable } from './counters.js';
 
 export const ESTIMATOR_PERIOD_MS = 2000;
 
+/**
+ * The kernel's `(s64)(rate - avg) >> 2`: an arithmetic shift, which rounds toward minus infinity, so
+ * a decaying average reaches 0 (with `Math.trunc` a small remainder would stay forever). Exact for
+ * |x| < 2^53; the values are integers (counter deltas scaled by 2^9 or 2^4).
+ */
+export function ewmaStep(rate: number, avg: number): number {
+  return Math.floor((rate - avg) / 4);
+}
+
+/** ip_vs_read_estimator(): conns and packets are scaled by 2^10, bytes by 2^5; round half up. */
+export function reportPerSecond(avg: number): number {
+  return Math.floor((avg + 0x1ff) / 1024);
+}
+
+export function reportBytesPerSecond(avg: number): number {
+  return Math.floor((avg + 0xf) / 32);
+}
+
 class EstimatorSet {
   last = new Float64Array(0);
   avg = new Float64Array(0);
@@ -30,7 +48,7 @@ class EstimatorSet {
       this.last[i] = v[i];
       // conns, inpkts, outpkts: << 9 ; inbytes, outbytes: << 4 (kernel fixed-point, 2 s period)
       const rate = field < 3 ? delta * 512 : delta * 16;
-      this.avg[i] += Math.trunc((rate - this.avg[i]) / 4);
+      this.avg[i] += ewmaStep(rate, this.avg[i]);
     }
   }
 
@@ -39,11 +57,11 @@ class EstimatorSet {
     if (this.avg.length < o + STAT_FIELDS) return { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 };
     const a = this.avg;
     return {
-      cps: Math.floor((a[o] + 0x1ff) / 1024),
-      inpps: Math.floor((a[o + 1] + 0x1ff) / 1024),
-      outpps: Math.floor((a[o + 2] + 0x1ff) / 1024),
-      inbps: Math.floor((a[o + 3] + 0xf) / 32),
-      outbps: Math.floor((a[o + 4] + 0xf) / 32),
+      cps: reportPerSecond(a[o]),
+      inpps: reportPerSecond(a[o + 1]),
+      outpps: reportPerSecond(a[o + 2]),
+      inbps: reportBytesPerSecond(a[o + 3]),
+      outbps: reportBytesPerSecond(a[o + 4]),
     };
   }
 

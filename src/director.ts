@@ -7,6 +7,7 @@ import { applyBatch, applyCommand } from './control/commands.js';
 import type { Command, Errno, Reply, Request } from './control/protocol.js';
 import { ControlServer } from './control/server.js';
 import { rulesReloadCommands } from './control/table-diff.js';
+import { backendHealthFrom, NO_HEALTH, type BackendHealth } from './control/health.js';
 import { ServiceTable, type VirtualService } from './control/service-table.js';
 import { connectionSnapshot, tableSnapshot } from './control/snapshot.js';
 import { ConnectionTracker } from './conntrack/connection-tracker.js';
@@ -73,6 +74,12 @@ export class Director implements MetricsSource {
   reloadKeepalived: (() => Reply) | null = null;
   /** The `get-checkers` control request (set by tapvsd --keepalived: the health-check engine's status). */
   getCheckers: (() => Reply) | null = null;
+
+  /** Health of the real servers as the checkers see them (nothing known without --keepalived). */
+  backendHealth(): BackendHealth {
+    const r = this.getCheckers?.();
+    return r && r.ok && r.checkers ? backendHealthFrom(r.checkers) : NO_HEALTH;
+  }
 
   constructor(private readonly opts: DirectorOptions) {
     this.log = opts.logger;

@@ -10,8 +10,9 @@
  * 2, the estimator's period) until `q` or Ctrl-C, then restores the terminal. With --once, or when
  * standard output is not a terminal, it prints one frame and exits.
  */
+import { backendHealthFrom, NO_HEALTH, type BackendHealth } from '../control/health.js';
 import { ControlClient, ControlConnectionError, type ControlChannel } from '../control/client.js';
-import { destinationsInListingOrder, protocolLabel, servicesInListingOrder } from '../control/listing.js';
+import { destinationsInListingOrder, forwardName, protocolLabel, servicesInListingOrder } from '../control/listing.js';
 import type { ServiceSnapshot, TableSnapshot } from '../control/model.js';
 import { socketPathFromEnv } from '../control/protocol.js';
 import { formatAddressPort, systemNames, type NameDatabase } from './address-port.js';
@@ -23,7 +24,7 @@ export const TOP_USAGE = `Usage: tapvs top [--socket PATH] [--interval SEC] [-n]
   -n, --numeric    numeric addresses and ports (default: names from /etc/hosts and /etc/services)
   --once           print one frame and exit (also what happens when stdout is not a terminal)
 
-Keys: q or Ctrl-C quits. Health shows "-" until health checkers exist.
+Keys: q or Ctrl-C quits. Health is the keepalived checkers' view (up/down; "-" when not checked).
 `;
 
 export interface TopOptions {
@@ -90,6 +91,8 @@ export interface FrameContext {
   now: Date;
   /** Terminal width to cut lines at (undefined: no cut). */
   columns?: number;
+  /** Health-check state of the real servers (undefined: not checked). */
+  health?: BackendHealth;
 }
 
 const COLS: [string, number][] = [
@@ -121,9 +124,6 @@ function serviceLabel(svc: ServiceSnapshot, numeric: boolean, names: NameDatabas
   return `${protocolLabel(svc.protocol).padEnd(4)} ${formatAddressPort(svc.af, svc.addr, svc.port, svc.protocol, numeric, names)}`;
 }
 
-function forwardLabel(forward: number): string {
-  return ['Masq', 'Local', 'Tunnel', 'Route'][forward & 7] ?? '?';
-}
 
 function mib(bytes: number): string {
   return bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`;
@@ -173,9 +173,9 @@ export function renderTopFrame(table: TableSnapshot, counters: Record<string, un
       const dr = d.rate, ds = d.stats;
       lines.push(
         row(`  -> ${formatAddressPort(d.af, d.addr, d.port, svc.protocol, ctx.numeric, ctx.names)}`, [
-          forwardLabel(d.forward),
+          forwardName(d.forward),
           String(d.weight),
-          '-',
+          healthLabel(ctx.health?.(svc, d) ?? null),
           num(d.activeConns),
           num(d.inactConns),
           num(ds.conns),
@@ -194,7 +194,7 @@ export function renderTopFrame(table: TableSnapshot, counters: Record<string, un
   drops.sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
   const totalDrops = drops.reduce((n, [, c]) => n + c, 0);
   lines.push(drops.length === 0 ? 'Drops: none' : `Drops: ${totalDrops} total: ${drops.map(([k, n]) => `${k} ${num(n)}`).join(', ')}`);
-  lines.push('Rates: IPVS estimator (2 s, 1/4 EWMA) as ipvsadm -L --rate. Health: "-" until health checkers exist.');
+  lines.push('Rates: IPVS estimator (2 s, 1/4 EWMA) as ipvsadm -L --rate. Health: keepalived checkers (up/down, "-" not checked).');
   const out = ctx.columns ? lines.map((l) => (l.length > ctx.columns! ? l.slice(0, ctx.columns) : l)) : lines;
   return out.join('\n') + '\n';
 }
@@ -207,11 +207,18 @@ export interface TopIo {
   names?: NameDatabase;
 }
 
-async function fetchFrame(channel: ControlChannel): Promise<{ table: TableSnapshot; counters: Record<string, unknown> }> {
+async function fetchFrame(channel: ControlChannel): Promise<{ table: TableSnapshot; counters: Record<string, unknown>; health: BackendHealth }> {
   const t = await channel.request({ op: 'get-table' });
   if (!t.ok || !t.table) throw new Error(`tapvsd refused get-table: ${t.ok ? 'no table' : (t.message ?? t.errno)}`);
   const c = await channel.request({ op: 'get-counters' });
-  return { table: t.table, counters: c.ok && c.counters ? c.counters : {} };
+  // Without --keepalived the daemon refuses get-checkers: nothing is checked.
+  const h = await channel.request({ op: 'get-checkers' });
+  const health = h.ok && h.checkers ? backendHealthFrom(h.checkers) : NO_HEALTH;
+  return { table: t.table, counters: c.ok && c.counters ? c.counters : {}, health };
+}
+
+function healthLabel(alive: boolean | null): string {
+  return alive === null ? '-' : alive ? 'up' : 'down';
 }
 
 const ALT_SCREEN_ON = '\x1b[?1049h\x1b[?25l';
@@ -237,7 +244,7 @@ export async function runTop(argv: readonly string[], io: TopIo = processTopIo()
     const channel = io.connect(opts.socketPath);
     try {
       const f = await fetchFrame(channel);
-      io.stdout.write(renderTopFrame(f.table, f.counters, { ...ctx(), columns: undefined }));
+      io.stdout.write(renderTopFrame(f.table, f.counters, { ...ctx(), columns: undefined, health: f.health }));
       return 0;
     } catch (e) {
       io.stderr.write(`tapvs: ${(e as Error).message}\n`);
@@ -263,7 +270,7 @@ export async function runTop(argv: readonly string[], io: TopIo = processTopIo()
       try {
         channel ??= io.connect(opts.socketPath);
         const f = await fetchFrame(channel);
-        text = renderTopFrame(f.table, f.counters, ctx());
+        text = renderTopFrame(f.table, f.counters, { ...ctx(), health: f.health });
       } catch (e) {
         channel?.close();
         channel = null;

@@ -19,6 +19,7 @@
  * table's slots for tapvs_connections (measured: 5-10 ms at a million entries on the project's
  * machine, during which the data plane waits). Everything else is O(1) or O(neighbour slots).
  */
+import type { BackendHealth } from '../control/health.js';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { CONN_F_TEMPLATE } from '../conntrack/connection-flags.js';
 import { TEMPLATE_ASSURED, type ConnectionTracker } from '../conntrack/connection-tracker.js';
@@ -50,6 +51,8 @@ export interface MetricsSource {
   readonly neighbors: NeighborTable;
   readonly totals: TotalStats;
   dataplaneCounters(): DataplaneCounters | null;
+  /** Health-check state of the real servers (keepalived checkers), read at scrape time. */
+  backendHealth(): BackendHealth;
 }
 
 export const NODE_IPVS_BACKEND_LABELS = ['local_address', 'local_port', 'remote_address', 'remote_port', 'proto', 'local_mark'] as const;
@@ -241,12 +244,17 @@ export function createMetricsRegistry(src: MetricsSource, opts: { defaults?: boo
   });
   new Gauge({
     name: 'tapvs_backend_healthy',
-    help: 'Real server health-check state, 1 healthy, 0 failed. Placeholder: always 1 until health checkers exist.',
+    help: 'Real server health-check state from the keepalived checkers: 1 up (or not checked), 0 down.',
     labelNames: NODE_IPVS_BACKEND_LABELS,
     registers,
     collect() {
       this.reset();
-      eachServiceAndBackend(src, { service: () => {}, backend: (labels) => this.set(labels, 1) });
+      const health = src.backendHealth();
+      for (const svc of src.services.services)
+        for (const id of svc.dests) {
+          const d = svc.destConfigs.get(id);
+          if (d) this.set(backendLabels(svc.config, d), health(svc.config, d) === false ? 0 : 1);
+        }
     },
   });
 

@@ -35,6 +35,8 @@ const STRIDE = 8;
 const META_TEMPLATE = 0x1000 << 8;
 const META_ONE_PACKET = 0x2000 << 8;
 
+import { tableBuffer } from '../dataplane/native-addon.js';
+
 /** Milliseconds per wheel tick. */
 export const TICK_MS = 250;
 const WHEEL_BITS = 14; // 16384 slots of 250 ms = 68 minutes; longer timeouts are re-armed on the way
@@ -92,7 +94,7 @@ export class ConnectionTable {
     this.maxEntries = maxEntries;
     this.capacity = Math.min(initialCapacity, maxEntries);
     const n = this.capacity;
-    this.hot = new Uint32Array(n * STRIDE);
+    this.hot = new Uint32Array(tableBuffer(n * STRIDE * 4));
     this.hotI = new Int32Array(this.hot.buffer);
     this.expires = new Float64Array(n);
     this.timeout = new Uint32Array(n);
@@ -460,7 +462,7 @@ export class ConnectionTable {
   }
 
   private rehash(buckets: number): void {
-    this.buckets = new Int32Array(buckets).fill(-1);
+    this.buckets = new Int32Array(tableBuffer(buckets * 4)).fill(-1);
     this.outBuckets = new Int32Array(buckets).fill(-1);
     this.bucketMask = buckets - 1;
     for (let i = 0; i < this.nextUnused; i++) {
@@ -482,7 +484,7 @@ export class ConnectionTable {
       b.set(a);
       return b;
     };
-    const hot = new Uint32Array(capacity * STRIDE);
+    const hot = new Uint32Array(tableBuffer(capacity * STRIDE * 4));
     hot.set(this.hot);
     this.hot = hot;
     this.hotI = new Int32Array(hot.buffer);

@@ -6,9 +6,7 @@
  * to send are described by (offset, length) pairs in txOffsets/txLengths, so a received frame that was
  * rewritten in place is sent from its receive slot without copying.
  */
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
+import { requireNativeAddon } from './native-addon.js';
 
 interface NativeTapDevice {
   readonly name: string;
@@ -58,19 +56,7 @@ export interface TapOptions {
 }
 
 function loadAddon(): { TapDevice: new (name: string, opts?: { vnetHdr?: boolean; multiQueue?: boolean; tun?: boolean }) => NativeTapDevice } {
-  const require = createRequire(import.meta.url);
-  // dist/src/dataplane/tap.js and src/dataplane/tap.ts both sit three levels below the package root.
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const candidates = [path.resolve(here, '../../build/Release/tapvs_tap.node'), path.resolve(here, '../../../build/Release/tapvs_tap.node')];
-  let lastError: unknown;
-  for (const c of candidates) {
-    try {
-      return require(c);
-    } catch (e) {
-      lastError = e;
-    }
-  }
-  throw new Error(`tapvs native addon not found (run npm ci / npm run build): ${String(lastError)}`);
+  return requireNativeAddon() as unknown as { TapDevice: new (name: string, opts?: { vnetHdr?: boolean; multiQueue?: boolean; tun?: boolean }) => NativeTapDevice };
 }
 
 export class Tap {

@@ -7,6 +7,7 @@
  * Units: all durations are in SECONDS (fractional; keepalived's resolution is 1 µs). Addresses are
  * canonical text as in control/model.ts (IPv4 dotted quad, IPv6 RFC 5952 lower case, no brackets).
  */
+import type { ClientAddressMode } from '../control/model.js';
 import type { SourceRef } from './diagnostics.js';
 
 /** keepalived's defaults, with where they come from. */
@@ -51,7 +52,10 @@ export type CheckerType = 'TCP_CHECK' | 'HTTP_GET' | 'SSL_GET' | 'MISC_CHECK' | 
 
 export type ForwardKind = 'NAT' | 'DR' | 'TUN' | 'FULLNAT';
 
-/** lvs_method / lb_kind. FULLNAT is a tapvs extension (keepalived has no such method). */
+/**
+ * lvs_method / lb_kind. FULLNAT is not in keepalived: DPVS's and Alibaba LVS's keepalived spell it `FNAT`
+ * (tapvs also accepts `FULLNAT`); its services need a local_address_group (laddr_group_name).
+ */
 export interface ForwardSpec {
   method: ForwardKind;
   /** TUN only: `type ipip|gue|gre` (default ipip), `port N` (gue), `nocsum|csum|remcsum` (default nocsum). */
@@ -241,6 +245,25 @@ export interface VirtualServerGroup {
   entries: VirtualServerGroupEntry[];
 }
 
+/** One entry of a `local_address_group` (DPVS): `ADDR [IFNAME]` or `A.B.C.D-E` (a range in the last octet). */
+export interface LocalAddressEntry {
+  at: SourceRef;
+  af: 4 | 6;
+  first: string;
+  last: string;
+  /** DPVS's interface name after the address (tapvs has one interface: ignored). */
+  ifname?: string;
+}
+
+/** `local_address_group NAME { ... }`: the FULLNAT local addresses (LIPs) of the services that name it. */
+export interface LocalAddressGroup {
+  at: SourceRef;
+  name: string;
+  entries: LocalAddressEntry[];
+  /** Every address of the entries, expanded, in configuration order, without duplicates. */
+  addresses: string[];
+}
+
 export type VirtualServerTarget =
   | { kind: 'address'; addr: string; port: number }
   | { kind: 'fwmark'; mark: number }
@@ -283,6 +306,13 @@ export interface VirtualServer {
   smtpAlert: boolean;
   sorryServer?: SorryServer;
   realServers: RealServer[];
+  /** laddr_group_name (DPVS): the FULLNAT local addresses of every service of this virtual server. */
+  localAddressGroup?: LocalAddressGroup;
+  /**
+   * How FULLNAT real servers learn the client's address: DPVS's `proxy_protocol v2` or tapvs's
+   * `client_address proxy-protocol|toa|none`. 'none' unless set (and always 'none' without FULLNAT).
+   */
+  clientAddress: ClientAddressMode;
 }
 
 export interface GlobalDefs {
@@ -330,6 +360,8 @@ export interface KeepalivedConfig {
   global: GlobalDefs;
   ssl?: SslContext;
   groups: Map<string, VirtualServerGroup>;
+  /** local_address_group blocks (DPVS), by name. */
+  localAddressGroups: Map<string, LocalAddressGroup>;
   /** Valid virtual servers in configuration order (ones keepalived would drop are dropped, with a warning). */
   virtualServers: VirtualServer[];
   inactive: InactiveBlock[];

@@ -3,7 +3,7 @@
  * `keepalived -t` (keepalived.8, config_test_exit):
  *
  *  - `error`: the configuration cannot be run (keepalived exit 3: file not found, a keyword missing its
- *    parameter, an include cycle) — and, in tapvs, anything the data plane refuses (DR/TUN/FULLNAT today).
+ *    parameter, an include cycle) — and, in tapvs, anything the data plane refuses (e.g. GUE/GRE tunnels today).
  *  - `warning`: keepalived's report_config_error: the value is ignored, clamped or defaulted and the
  *    configuration still runs (keepalived exit 4; this includes unknown keywords).
  *  - `note`: tapvs information that keepalived would not report (a VRRP block that is not active yet,

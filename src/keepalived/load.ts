@@ -8,7 +8,7 @@
  * (keepalived exits on it). Unknown keywords are warnings; their blocks are skipped whole.
  */
 import { formatIPv4, formatIPv6, inetPton4, inetPton6 } from '../cli/address-port.js';
-import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, SVC_F_ONEPACKET, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3 } from '../control/model.js';
+import { IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, SVC_F_ONEPACKET, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3, type ClientAddressMode } from '../control/model.js';
 import {
   CHECKER_DEFAULTS,
   DNS_TYPES,
@@ -24,6 +24,8 @@ import {
   type HttpUrl,
   type InactiveBlock,
   type KeepalivedConfig,
+  type LocalAddressEntry,
+  type LocalAddressGroup,
   type RealServer,
   type ScriptSpec,
   type SorryServer,
@@ -131,6 +133,40 @@ export function parseAddress(text: string): Address | undefined {
   const v6 = inetPton6(t);
   if (v6 !== undefined) return { af: 6, addr: formatIPv6(v6), v4: 0, v6 };
   return undefined;
+}
+
+/**
+ * `ADDR` or `ADDR-END` (keepalived's virtual_server_group and DPVS's local_address_group): END is the
+ * last IPv4 octet (the last IPv6 group in hex) or a whole address. Returns why it is invalid otherwise.
+ */
+function addressRange(text: string, what: string): { first: Address; last: Address } | string {
+  const dash = text.indexOf('-');
+  if (dash < 0) {
+    const a = parseAddress(text);
+    return a ? { first: a, last: a } : `Invalid ${what} IP address`;
+  }
+  const first = parseAddress(text.slice(0, dash));
+  if (!first) return `Invalid ${what} IP address`;
+  const end = text.slice(dash + 1);
+  let last: Address | undefined;
+  if ((first.af === 4 && end.includes('.')) || (first.af === 6 && end.includes(':'))) {
+    last = parseAddress(end);
+    if (!last) return 'Invalid range end';
+    if (last.af !== first.af) return 'Range address families do not match';
+  } else {
+    const v = first.af === 4 ? (/^\d+$/.test(end) ? Number(end) : NaN) : /^[0-9a-fA-F]{1,4}$/.test(end) ? parseInt(end, 16) : NaN;
+    if (!(v >= 0 && v <= (first.af === 4 ? 255 : 0xffff))) return 'Invalid range end';
+    if (first.af === 4) last = parseAddress(formatIPv4(((first.v4 & 0xffffff00) | v) >>> 0))!;
+    else {
+      const bytes = Uint8Array.from(first.v6!);
+      bytes[14] = v >> 8;
+      bytes[15] = v & 0xff;
+      last = parseAddress(formatIPv6(bytes))!;
+    }
+    if (compareAddress(first, last) >= 0) return 'Address range end is not greater than address range start';
+  }
+  if (compareAddress(first, last) > 0) return 'Address range end is less than address range start';
+  return { first, last };
 }
 
 function isUnsigned(text: string): boolean {
@@ -244,6 +280,10 @@ interface RawVirtualServer {
   smtpAlert?: boolean;
   sorry?: RawSorry;
   realServers: RawRealServer[];
+  /** laddr_group_name NAME (DPVS). */
+  laddrGroup?: { name: string; at: SourceRef };
+  /** proxy_protocol (DPVS) / client_address (tapvs), the last one given. */
+  clientAddress?: { mode: ClientAddressMode; at: SourceRef; keyword: string };
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -259,6 +299,7 @@ class Loader {
   };
   ssl: SslContext | undefined;
   readonly groups = new Map<string, VirtualServerGroup>();
+  readonly localAddressGroups = new Map<string, LocalAddressGroup>();
   readonly rawServers: RawVirtualServer[] = [];
   readonly inactive: InactiveBlock[] = [];
 
@@ -388,6 +429,7 @@ class Loader {
       const kw = node.keyword;
       if (kw === 'global_defs') this.globalDefs(this.needBlock(node));
       else if (kw === 'virtual_server_group') this.virtualServerGroup(node);
+      else if (kw === 'local_address_group') this.localAddressGroup(node);
       else if (kw === 'virtual_server') this.virtualServer(node);
       else if (kw === 'SSL') this.sslBlock(node);
       else if (kw in INACTIVE_ROOT) this.inactive.push({ keyword: kw, name: node.args[0], at: node.at });
@@ -567,7 +609,6 @@ class Loader {
     let first: Address | undefined;
     let last: Address | undefined;
     const slash = text.indexOf('/');
-    const dash = text.indexOf('-');
     if (slash >= 0) {
       first = parseAddress(text.slice(0, slash));
       const bits = Number(text.slice(slash + 1));
@@ -587,35 +628,74 @@ class Loader {
         }
         last = parseAddress(formatIPv6(bytes));
       }
-    } else if (dash >= 0) {
-      first = parseAddress(text.slice(0, dash));
-      if (!first) return bad('Invalid virtual server group IP address');
-      const end = text.slice(dash + 1);
-      if ((first.af === 4 && end.includes('.')) || (first.af === 6 && end.includes(':'))) {
-        last = parseAddress(end);
-        if (!last) return bad('Invalid range end');
-        if (last.af !== first.af) return bad('Range address families do not match');
-      } else {
-        const v = first.af === 4 ? (/^\d+$/.test(end) ? Number(end) : NaN) : /^[0-9a-fA-F]{1,4}$/.test(end) ? parseInt(end, 16) : NaN;
-        if (!(v >= 0 && v <= (first.af === 4 ? 255 : 0xffff))) return bad('Invalid range end');
-        if (first.af === 4) last = parseAddress(formatIPv4(((first.v4 & 0xffffff00) | v) >>> 0));
-        else {
-          const bytes = Uint8Array.from(first.v6!);
-          bytes[14] = v >> 8;
-          bytes[15] = v & 0xff;
-          last = parseAddress(formatIPv6(bytes));
-        }
-        if (compareAddress(first, last!) >= 0) return bad('Address range end is not greater than address range start');
-      }
-      if (compareAddress(first, last!) > 0) return bad('Address range end is less than address range start');
     } else {
-      first = parseAddress(text);
-      if (!first) return bad('Invalid virtual server group IP address');
-      last = first;
+      const r = addressRange(text, 'virtual server group');
+      if (typeof r === 'string') return bad(r);
+      ({ first, last } = r);
     }
     const count = rangeSize(first, last!);
     if (count > MAX_GROUP_RANGE) return bad(`range of ${count} addresses exceeds tapvs's limit of ${MAX_GROUP_RANGE} services per entry`);
     return { at: node.at, kind: 'range', af: first.af, first: first.addr, last: last!.addr, port, mark: 0 };
+  }
+
+  // ---- local_address_group (DPVS) ----------------------------------------------------------------
+
+  /** `local_address_group NAME { ADDR [IFNAME] | A.B.C.D-E ... }`: FULLNAT local addresses (LIPs). */
+  private localAddressGroup(node: ConfigNode): void {
+    const name = this.arg(node, 1);
+    if (name === undefined) return;
+    const group: LocalAddressGroup = { at: node.at, name, entries: [], addresses: [] };
+    const seen = new Map<string, SourceRef>();
+    for (const e of this.needBlock(node)) {
+      const entry = this.localAddressEntry(e, name);
+      if (!entry) continue;
+      const added: string[] = [];
+      for (const a of addressesOfRange(entry)) {
+        const first = seen.get(a);
+        if (first) this.d.warn(e.at, `local_address_group ${name}: local address ${a} already listed at ${formatRef(first)} - skipping it`);
+        else {
+          seen.set(a, e.at);
+          added.push(a);
+        }
+      }
+      if (added.length === 0) continue;
+      group.entries.push(entry);
+      group.addresses.push(...added);
+    }
+    if (group.entries.length === 0) {
+      this.d.warn(node.at, `local address group ${name} has no entries - removing`);
+      return;
+    }
+    if (this.localAddressGroups.has(name)) {
+      this.d.warn(node.at, `local address group ${name} already defined at ${formatRef(this.localAddressGroups.get(name)!.at)} - ignoring this one`);
+      return;
+    }
+    this.localAddressGroups.set(name, group);
+  }
+
+  private localAddressEntry(node: ConfigNode, group: string): LocalAddressEntry | undefined {
+    const text = node.keyword;
+    const bad = (why: string): undefined => {
+      this.d.warn(node.at, `local_address_group ${group}: ${why} - ${text} - skipping`);
+      return undefined;
+    };
+    if (node.block) return bad(`unexpected block after local address`);
+    if (text.includes('/')) return bad('a prefix is not a local address (use a range A.B.C.D-E)');
+    const r = addressRange(text, 'local address');
+    if (typeof r === 'string') return bad(r);
+    const count = rangeSize(r.first, r.last);
+    if (count > MAX_GROUP_RANGE) return bad(`range of ${count} addresses exceeds tapvs's limit of ${MAX_GROUP_RANGE} per entry`);
+    for (const a of [r.first, r.last]) {
+      const top = a.v4 >>> 24;
+      if (a.af === 4 && (top === 0 || top === 127 || top >= 224)) return bad(`${a.addr} is not a unicast address`);
+    }
+    if (node.args.length > 1) this.d.warn(node.at, `local_address_group ${group}: extra words after ${text} ${node.args[0]} - ignored`);
+    const entry: LocalAddressEntry = { at: node.at, af: r.first.af, first: r.first.addr, last: r.last.addr };
+    if (node.args[0] !== undefined) {
+      entry.ifname = node.args[0];
+      this.d.note(node.at, `local_address_group ${group}: interface ${node.args[0]} ignored (tapvs answers ARP for local addresses on its TAP)`);
+    }
+    return entry;
   }
 
   // ---- virtual_server ----------------------------------------------------------------------------
@@ -801,9 +881,54 @@ class Loader {
       case 'real_server':
         this.realServer(vs, node);
         return;
+      case 'laddr_group_name': {
+        const name = this.arg(node, 1);
+        if (name === undefined) return;
+        if (vs.laddrGroup) this.d.warn(node.at, `laddr_group_name already specified at ${formatRef(vs.laddrGroup.at)} - replacing`);
+        vs.laddrGroup = { name, at: node.at };
+        return;
+      }
+      case 'proxy_protocol': {
+        // DPVS: v1 | v2 | v1-insecure | v2-insecure | disable (anything else disables it).
+        const v = this.arg(node, 1);
+        if (v === undefined) return;
+        const l = v.toLowerCase();
+        let mode: ClientAddressMode;
+        if (l === 'v2') mode = 'proxy-protocol';
+        else if (l === 'disable') mode = 'none';
+        else if (l === 'v2-insecure') {
+          this.d.warn(node.at, `proxy_protocol ${v}: tapvs always inserts its own PROXY v2 header (a client's own header is not passed through) - using v2`);
+          mode = 'proxy-protocol';
+        } else if (l === 'v1' || l === 'v1-insecure') {
+          this.d.error(node.at, `proxy_protocol ${v}: tapvs sends PROXY protocol v2 only (use proxy_protocol v2)`);
+          return;
+        } else {
+          this.d.warn(node.at, `unknown proxy_protocol '${v}' (v2, v2-insecure, v1, v1-insecure, disable) - disabling it, as DPVS does`);
+          mode = 'none';
+        }
+        this.setClientAddress(vs, node, mode);
+        return;
+      }
+      case 'client_address': {
+        // tapvs extension: what `tapvs -A ... --proxy-protocol | --toa` sets.
+        const v = this.arg(node, 1);
+        if (v === undefined) return;
+        if (v !== 'proxy-protocol' && v !== 'toa' && v !== 'none') {
+          this.d.warn(node.at, `Invalid client_address '${v}' (proxy-protocol, toa, none) - ignoring`);
+          return;
+        }
+        this.setClientAddress(vs, node, v);
+        return;
+      }
       default:
         this.unknown(node, 'virtual_server');
     }
+  }
+
+  private setClientAddress(vs: RawVirtualServer, node: ConfigNode, mode: ClientAddressMode): void {
+    const prev = vs.clientAddress;
+    if (prev && prev.mode !== mode) this.d.warn(node.at, `${node.keyword} overrides ${prev.keyword} at ${formatRef(prev.at)}`);
+    vs.clientAddress = { mode, at: node.at, keyword: node.keyword };
   }
 
   private schedulerFlag(vs: RawVirtualServer, node: ConfigNode): void {
@@ -840,15 +965,15 @@ class Loader {
     if (!vs.persistenceTimeout) vs.persistenceTimeout = KEEPALIVED_DEFAULTS.persistenceTimeout;
   }
 
-  /** `lvs_method NAT|DR|TUN [type ipip|gue|gre] [port N] [nocsum|csum|remcsum]` (and tapvs's FULLNAT). */
+  /** `lvs_method NAT|DR|TUN [type ipip|gue|gre] [port N] [nocsum|csum|remcsum]`, and DPVS's FNAT (alias FULLNAT). */
   private forwarding(node: ConfigNode, prev: ForwardSpec | undefined, who: string): ForwardSpec | undefined {
     const m = this.arg(node, 1);
     if (m === undefined) return undefined;
-    if (m !== 'NAT' && m !== 'DR' && m !== 'TUN' && m !== 'FULLNAT') {
+    if (m !== 'NAT' && m !== 'DR' && m !== 'TUN' && m !== 'FNAT' && m !== 'FULLNAT') {
       this.d.warn(node.at, `PARSER : unknown [${m}] routing method for ${who} server.`);
       return undefined;
     }
-    const f: ForwardSpec = { ...(prev ?? emptyForward()), method: m };
+    const f: ForwardSpec = { ...(prev ?? emptyForward()), method: m === 'FNAT' ? 'FULLNAT' : m };
     if (m !== 'TUN') return { ...f, tunType: 'ipip', tunPort: 0, tunCsum: 'nocsum' };
     let tunType: ForwardSpec['tunType'] = 'ipip';
     let port = 0;
@@ -1465,6 +1590,25 @@ class Loader {
       }
     }
 
+    // FULLNAT (DPVS): the local addresses and how real servers learn the client's address.
+    const fullnat = realServers.some((r) => r.forward.method === 'FULLNAT') || sorry?.forward.method === 'FULLNAT';
+    let localAddressGroup: LocalAddressGroup | undefined;
+    if (raw.laddrGroup) {
+      const g = this.localAddressGroups.get(raw.laddrGroup.name);
+      if (!g) d.error(raw.laddrGroup.at, `Virtual server ${label}: laddr_group_name ${raw.laddrGroup.name}: no local_address_group ${raw.laddrGroup.name} is configured`);
+      else if (!fullnat) d.warn(raw.laddrGroup.at, `Virtual server ${label}: laddr_group_name only applies to FULLNAT (lb_kind FNAT) real servers - ignoring`);
+      else localAddressGroup = g;
+    } else if (fullnat) {
+      d.error(raw.at, `Virtual server ${label}: lb_kind FNAT needs local addresses: add laddr_group_name NAME and a local_address_group NAME { ... }`);
+    }
+    let clientAddress: ClientAddressMode = 'none';
+    const ca = raw.clientAddress;
+    if (ca && ca.mode !== 'none') {
+      if (!fullnat) d.warn(ca.at, `Virtual server ${label}: ${ca.keyword} only applies to FULLNAT (lb_kind FNAT) - ignoring`);
+      else if (raw.protocol !== 0 && raw.protocol !== IPPROTO_TCP) d.error(ca.at, `Virtual server ${label}: ${ca.keyword} (${ca.mode}) needs protocol TCP`);
+      else clientAddress = ca.mode;
+    }
+
     // Checkers: defaults from the real server (validate_check_config, checkers_queue loop).
     for (const rs of realServers) for (const rc of rawOf.get(rs)!.checkers) rs.checkers.push(this.finishChecker(rc, rs, raw));
 
@@ -1499,6 +1643,8 @@ class Loader {
       smtpAlert,
       ...defined('sorryServer', sorry),
       realServers,
+      ...defined('localAddressGroup', localAddressGroup),
+      clientAddress,
     };
   }
 
@@ -1578,6 +1724,27 @@ function lastLine(node: ConfigNode): number {
   let n = node;
   while (n.block && n.block.length > 0) n = n.block[n.block.length - 1];
   return n.at.line + (node.block && node.block.length > 0 ? 1 : 0);
+}
+
+/** Every address of a local_address_group entry (at most MAX_GROUP_RANGE). */
+function addressesOfRange(e: { first: string; last: string }): string[] {
+  const a = parseAddress(e.first)!;
+  const b = parseAddress(e.last)!;
+  const out: string[] = [];
+  if (a.af === 4) {
+    for (let v = a.v4; v <= b.v4; v++) out.push(formatIPv4(v >>> 0));
+    return out;
+  }
+  const bytes = Uint8Array.from(a.v6!);
+  for (;;) {
+    const cur = parseAddress(formatIPv6(bytes))!;
+    out.push(cur.addr);
+    if (compareAddress(cur, b) >= 0) return out;
+    for (let i = 15; i >= 0; i--) {
+      bytes[i] = (bytes[i] + 1) & 0xff;
+      if (bytes[i] !== 0) break; // no carry
+    }
+  }
 }
 
 function compareAddress(a: Address, b: Address): number {
@@ -1662,6 +1829,7 @@ export function buildConfig(nodes: ConfigNode[], files: string[], diags: Diagnos
     global: loader.global,
     ...(loader.ssl ? { ssl: loader.ssl } : {}),
     groups: loader.groups,
+    localAddressGroups: loader.localAddressGroups,
     virtualServers,
     inactive: loader.inactive,
   };

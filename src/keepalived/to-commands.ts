@@ -15,6 +15,10 @@
  *
  * DR and TUN become ForwardMethod.Route / Tunnel destinations, never NAT: the data plane decides what
  * it supports, and what it refuses (e.g. GUE/GRE tunnels) is reported at the virtual server's line.
+ * FNAT (DPVS) becomes ForwardMethod.FullNat destinations; every service of a virtual server lists its
+ * local_address_group's addresses as `laddrs` (empty without FULLNAT), so a reload adds and deletes
+ * local addresses by difference, and the virtual server's client address mode (proxy_protocol v2 /
+ * client_address) becomes the service's `clientAddress`.
  */
 import { formatIPv4, formatIPv6, inetPton4, inetPton6 } from '../cli/address-port.js';
 import {
@@ -50,6 +54,8 @@ export interface PlannedDest extends DestinationConfig {
 
 export interface PlannedService extends ServiceConfig {
   dests: PlannedDest[];
+  /** FULLNAT local addresses (the laddr_group_name group's), [] for other services. */
+  laddrs: string[];
   origin: CommandOrigin;
 }
 
@@ -89,7 +95,7 @@ export interface Plan {
   /** lvs_timeouts: 0 = leave unchanged (ipvsadm --set semantics). */
   timeouts?: Timeouts;
   state: PlanState;
-  /** Problems the plan found (FULLNAT, services defined twice). */
+  /** Problems the plan found (services defined twice). */
   diagnostics: Diagnostic[];
 }
 
@@ -128,6 +134,7 @@ export function expandServices(vs: VirtualServer): ServiceConfig[] {
     timeout: persistent ? vs.persistenceTimeout : 0,
     netmask: persistent && vs.persistenceGranularity !== undefined ? vs.persistenceGranularity : af === 4 ? '255.255.255.255' : '128',
     pe: persistent ? (vs.persistenceEngine ?? '') : '',
+    ...(vs.clientAddress !== 'none' ? { clientAddress: vs.clientAddress } : {}),
   });
   const fwmarkService = (af: 4 | 6, mark: number): ServiceConfig => ({
     af,
@@ -148,16 +155,20 @@ export function expandServices(vs: VirtualServer): ServiceConfig[] {
   return out;
 }
 
-const FORWARD: Record<'NAT' | 'DR' | 'TUN', ForwardMethod> = { NAT: ForwardMethod.Masq, DR: ForwardMethod.Route, TUN: ForwardMethod.Tunnel };
+const FORWARD: Record<ForwardSpec['method'], ForwardMethod> = {
+  NAT: ForwardMethod.Masq,
+  DR: ForwardMethod.Route,
+  TUN: ForwardMethod.Tunnel,
+  FULLNAT: ForwardMethod.FullNat,
+};
 const TUN_TYPE = { ipip: 0, gue: 1, gre: 2 } as const;
 const TUN_CSUM = { nocsum: 0, csum: 1, remcsum: 2 } as const;
 
 /** The destination of a real/sorry server in one service (ipvswrapper.c ipvs_set_drule / ipvs_cmd). */
-function destination(svc: ServiceConfig, server: RealServer | SorryServer, weight: number): DestinationConfig | null {
+function destination(svc: ServiceConfig, server: RealServer | SorryServer, weight: number): DestinationConfig {
   const f: ForwardSpec = server.forward;
-  if (f.method === 'FULLNAT') return null;
-  // DR/TUN destinations use the service's port (0 for fwmark services); NAT keeps the server's.
-  const port = f.method === 'NAT' ? server.port : svc.fwmark !== 0 ? 0 : svc.port;
+  // DR/TUN destinations use the service's port (0 for fwmark services); NAT and FULLNAT keep the server's.
+  const port = f.method === 'NAT' || f.method === 'FULLNAT' ? server.port : svc.fwmark !== 0 ? 0 : svc.port;
   const isReal = 'uThreshold' in server;
   return {
     af: server.af,
@@ -185,15 +196,7 @@ export function planTable(cfg: KeepalivedConfig, runtime?: RuntimeState): Plan {
   const seen = new Map<string, CommandOrigin>();
   for (const vs of cfg.virtualServers) {
     const vsOrigin: CommandOrigin = { vs: vs.at, vsId: vs.id };
-    let fullnatReported = false;
-    const fullnat = (at: SourceRef, what: string): void => {
-      if (!fullnatReported)
-        diags.error(
-          at,
-          `virtual_server ${vs.id} (${formatRef(vs.at)}): ${what} uses lvs_method FULLNAT, a tapvs extension keepalived.conf cannot configure yet (FULLNAT services need local addresses: set them up with tapvs)`,
-        );
-      fullnatReported = true;
-    };
+    const laddrs = vs.localAddressGroup?.addresses ?? [];
 
     // Alive state and weights of the real servers, then the quorum (update_quorum_state).
     const alive = new Map<RealServer, boolean>();
@@ -227,10 +230,6 @@ export function planTable(cfg: KeepalivedConfig, runtime?: RuntimeState): Plan {
       const all = new Map<string, PlannedDest>();
       const put = (map: Map<string, PlannedDest>, server: RealServer | SorryServer, w: number, role: 'real' | 'sorry'): void => {
         const d = destination(svc, server, w);
-        if (!d) {
-          fullnat(server.at, `${role === 'real' ? 'real_server' : 'sorry_server'} ${server.id} (${formatRef(server.at)})`);
-          return;
-        }
         const k = destKeyString(d);
         map.delete(k); // a sorry server that duplicates a real server replaces it (and goes last)
         map.set(k, { ...d, origin: { ...vsOrigin, rs: server.at, rsId: server.id, role } });
@@ -246,8 +245,8 @@ export function planTable(cfg: KeepalivedConfig, runtime?: RuntimeState): Plan {
         if (sorryActive) put(dests, sorry, KEEPALIVED_DEFAULTS.sorryServerWeight, 'sorry');
         else if (sorry.inhibit && !vs.realServers.some((r) => r.id === sorry.id)) put(dests, sorry, 0, 'sorry');
       }
-      services.push({ ...svc, dests: [...dests.values()], origin: vsOrigin });
-      owned.push({ ...svc, dests: [...all.values()], origin: vsOrigin });
+      services.push({ ...svc, dests: [...dests.values()], laddrs: [...laddrs], origin: vsOrigin });
+      owned.push({ ...svc, dests: [...all.values()], laddrs: [...laddrs], origin: vsOrigin });
     }
   }
   const t = cfg.global.lvsTimeouts;
@@ -308,7 +307,13 @@ export function commandOrigin(plan: Plan, cmd: Command, previous?: Plan | null):
   return undefined;
 }
 
-const FORWARD_NAME: Record<number, string> = { [ForwardMethod.Masq]: 'NAT', [ForwardMethod.Route]: 'DR', [ForwardMethod.Tunnel]: 'TUN', [ForwardMethod.Local]: 'local' };
+const FORWARD_NAME: Record<number, string> = {
+  [ForwardMethod.Masq]: 'NAT',
+  [ForwardMethod.Route]: 'DR',
+  [ForwardMethod.Tunnel]: 'TUN',
+  [ForwardMethod.Local]: 'local',
+  [ForwardMethod.FullNat]: 'FNAT',
+};
 
 /** One line for a command, in keepalived's vocabulary (for logs and error messages). */
 export function describeCommand(cmd: Command): string {
@@ -323,6 +328,9 @@ export function describeCommand(cmd: Command): string {
       return `${cmd.op} ${describeService(cmd.service)} -> ${formatHostPort(cmd.dest.addr, cmd.dest.port)} (${FORWARD_NAME[cmd.dest.forward] ?? cmd.dest.forward}, weight ${cmd.dest.weight})`;
     case 'delete-server':
       return `delete-server ${describeService(cmd.service)} -> ${formatHostPort(cmd.dest.addr, cmd.dest.port)}`;
+    case 'add-laddr':
+    case 'delete-laddr':
+      return `${cmd.op} ${describeService(cmd.service)} local address ${cmd.laddr}`;
     case 'set-timeouts':
       return `set-timeouts tcp ${cmd.timeouts.tcp} tcpfin ${cmd.timeouts.tcpfin} udp ${cmd.timeouts.udp}`;
     default:

@@ -197,11 +197,10 @@ describe('forwarding methods, ports, services', () => {
     expect(s.dests[0]).toMatchObject({ weight: 7, uThreshold: 50, lThreshold: 5 });
   });
 
-  it('FULLNAT is refused by the plan with the real server line', () => {
-    const p = plan(vs('  real_server 198.18.2.11 80 { }', '198.18.1.100 80', 'FULLNAT'));
-    expect(p.diagnostics).toEqual([
-      expect.objectContaining({ severity: 'error', line: 5, message: expect.stringContaining('uses lvs_method FULLNAT, a tapvs extension keepalived.conf cannot configure yet') }),
-    ]);
+  it('FULLNAT (lb_kind FNAT) becomes FullNat destinations with the local addresses (more in keepalived-fullnat.test.ts)', () => {
+    const p = plan('local_address_group L {\n 198.18.2.200\n}\n' + vs('  laddr_group_name L\n  real_server 198.18.2.11 8080 { }', '198.18.1.100 80', 'FNAT'));
+    expect(p.diagnostics).toEqual([]);
+    expect(p.services[0]).toMatchObject({ laddrs: ['198.18.2.200'], dests: [expect.objectContaining({ addr: '198.18.2.11', port: 8080, forward: ForwardMethod.FullNat })] });
   });
 
   it('a service defined by two virtual servers is used once, with a warning', () => {

@@ -104,9 +104,9 @@ async function client(lab: LabTopology, args: string[], seconds: number, placeme
   throw new Error(`iperf3 ${args.join(' ')}: ${last}`);
 }
 
-/** One TCP stream for `seconds`: the receiver's rate. */
-export async function tcpThroughput(lab: LabTopology, target: string, seconds: number, placement: Placement): Promise<TcpResult> {
-  const j = await client(lab, ['-c', target, '-t', String(seconds)], seconds, placement);
+/** `streams` TCP streams (iperf3 -P) for `seconds`: the receiver's rate, all streams together. */
+export async function tcpThroughput(lab: LabTopology, target: string, seconds: number, placement: Placement, streams = 1): Promise<TcpResult> {
+  const j = await client(lab, ['-c', target, '-t', String(seconds), ...(streams > 1 ? ['-P', String(streams)] : [])], seconds, placement);
   const rx = j.end?.sum_received;
   const tx = j.end?.sum_sent;
   if (rx?.bits_per_second === undefined) throw new Error('iperf3 TCP: no receiver figures in the JSON');

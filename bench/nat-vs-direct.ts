@@ -169,13 +169,15 @@ interface Measured<T> {
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
   if (args.includes('-h') || args.includes('--help')) {
-    out('usage: npm run bench [-- --quick] [--reps N] [--tests tcp1,tcp4,udp,cps,rr_tcp,rr_udp,idle] [--paths direct,nft,haproxy,tapvs] [--no-pin] [--udp-buffer auto|default|BYTES]');
+    out('usage: npm run bench [-- --quick] [--reps N] [--tests tcp1,tcp4,udp,cps,rr_tcp,rr_udp,idle] [--paths direct,nft,haproxy,tapvs] [--no-pin] [--udp-buffer auto|default|BYTES] [--tapvsd "OPTIONS"]');
     return 0;
   }
   const quick = args.includes('--quick');
   const reps = Math.max(1, Math.min(10, Number(option(args, '--reps', quick ? '1' : '3')) || 3));
   const udpBuffer = udpSocketBuffer(option(args, '--udp-buffer', 'auto'));
   const pin = !args.includes('--no-pin') && os.availableParallelism() >= 2;
+  // Extra tapvsd options for this run, e.g. --tapvsd "--busy-poll-us 200".
+  const tapvsdArgs = option(args, '--tapvsd', '').split(/\s+/).filter((a) => a !== '');
   let tests: TestName[];
   let paths: PathName[];
   try {
@@ -247,7 +249,8 @@ async function main(): Promise<number> {
     await lab.up();
     await addDirectPath(rs1);
     await setupKernelDirector(lab, [HTTP_PORT]);
-    const daemon: Background = await lab.startDirector();
+    const daemon: Background = await lab.startDirector(tapvsdArgs);
+    if (tapvsdArgs.length) out(`# tapvsd options: ${tapvsdArgs.join(' ')}`);
     if (pin) {
       const r = await run('taskset', ['-a', '-p', '-c', '1', String(daemon.pid)]);
       if (r.code !== 0) out(`# warning: cannot pin tapvsd: ${r.stderr.trim()}`);

@@ -39,6 +39,11 @@ export interface DirectorOptions {
   /** IPVS sysctl settings (expire_nodest_conn, ...). */
   sysctls?: IpvsSysctls;
   logger: Logger;
+  /**
+   * Busy-poll window in µs after each batch (tapvsd --busy-poll-us): lower latency for a busier core.
+   * 0 (the default) sleeps on uv_poll right away.
+   */
+  busyPollUs?: number;
   /** Serve Prometheus metrics at http://HOST:PORT/metrics (tapvsd --metrics). */
   metrics?: MetricsListen;
 }
@@ -108,6 +113,7 @@ export class Director implements MetricsSource {
       this.tap = null;
       throw e;
     }
+    if (this.opts.busyPollUs) tap.device.setBusyPoll(this.opts.busyPollUs, Math.max(2000, this.opts.busyPollUs * 4));
     const tx = new TxBatch(tap);
     this.host = new HostStack(this.mac, tx);
     this.pipeline = new Pipeline(this.mac, this.services, this.tracker, this.routes, this.neighbors, this.host, tx);

@@ -26,6 +26,7 @@ interface NativeTapDevice {
   stop(): void;
   close(): void;
   counters(): TapCounters;
+  setBusyPoll(windowUs: number, maxSpinUs?: number): void;
 }
 
 export interface TapCounters {
@@ -35,6 +36,8 @@ export interface TapCounters {
   txErrors: number;
   txBusy: number;
   wakeups: number;
+  /** Batches caught while busy-polling (without a wake-up). */
+  busyPollBatches: number;
 }
 
 export interface TapOptions {

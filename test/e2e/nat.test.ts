@@ -222,3 +222,21 @@ describe.skipIf(SKIP_REASON !== null)('tapvsd lifecycle', () => {
     expect((await lab().exec(lab().dir, 'ip', ['link', 'show', LAB_TAP])).code).not.toBe(0);
   });
 });
+
+describe.skipIf(SKIP_REASON !== null)('tapvsd with busy-polling', () => {
+  const { lab } = useLab({ directorArgs: ['--busy-poll-us', '200'] });
+
+  it('forwards as usual, answers the control socket, and catches batches without a wake-up', async () => {
+    await tapvsOk(lab(), ['-A', '-t', `${VIP}:80`, '-s', 'rr']);
+    await tapvsOk(lab(), ['-a', '-t', `${VIP}:80`, '-r', `${RS1}:80`, '-m']);
+    await tapvsOk(lab(), ['-a', '-t', `${VIP}:80`, '-r', `${RS2}:80`, '-m']);
+    const res = await lab().client<Served[]>(['http', `${VIP}:80`, '--count', '20']);
+    expect(servers(res).filter((s) => s === 'rs1').length).toBe(10);
+    expect(await tapvsOk(lab(), ['-L', '-n'])).toContain(`TCP  ${VIP}:80 rr`);
+    const client = new ControlClient(lab().socketPath);
+    const reply = await client.request({ op: 'get-counters' });
+    client.close();
+    const tap = reply.ok ? (reply.counters as { tap: { busyPollBatches: number } }).tap : { busyPollBatches: 0 };
+    expect(tap.busyPollBatches).toBeGreaterThan(0);
+  });
+});

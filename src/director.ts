@@ -77,6 +77,8 @@ export class Director implements MetricsSource {
   private readonly log: Logger;
   /** The `reload-keepalived` control request (set by tapvsd --keepalived). */
   reloadKeepalived: (() => Reply) | null = null;
+  /** The `reload` control request: what SIGHUP does (set by tapvsd). */
+  reloadConfiguration: (() => Reply) | null = null;
   /** The `get-checkers` control request (set by tapvsd --keepalived: the health-check engine's status). */
   getCheckers: (() => Reply) | null = null;
 
@@ -153,6 +155,8 @@ export class Director implements MetricsSource {
         return { ok: true, timeouts: this.tracker.timeouts.get() };
       case 'get-counters':
         return { ok: true, counters: this.counters() };
+      case 'reload':
+        return this.reloadConfiguration ? this.reloadConfiguration() : { ok: false, errno: 'EOPNOTSUPP', message: 'this daemon has nothing to reload' };
       case 'reload-keepalived':
         return this.reloadKeepalived ? this.reloadKeepalived() : { ok: false, errno: 'EOPNOTSUPP', message: 'tapvsd was not started with --keepalived' };
       case 'get-checkers':

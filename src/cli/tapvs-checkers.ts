@@ -3,6 +3,7 @@
  * --keepalived — per real server its state and effective weight, and per checker its state, last result,
  * time and reason (the control request `get-checkers`).
  */
+import { subcommandArguments } from './subcommand.js';
 import { ControlClient } from '../control/client.js';
 import { socketPathFromEnv, type RealServerCheckStatus } from '../control/protocol.js';
 
@@ -10,14 +11,7 @@ export const CHECKERS_USAGE = 'Usage: tapvs checkers [--socket PATH] [--json]\n'
 
 /** The words after `checkers` when this invocation is `tapvs [--socket PATH] checkers ...`, else null. */
 export function checkersArguments(argv: readonly string[]): string[] | null {
-  let i = 0;
-  const before: string[] = [];
-  while (i < argv.length && (argv[i] === '--socket' || argv[i]!.startsWith('--socket='))) {
-    before.push(argv[i]!);
-    if (argv[i] === '--socket' && i + 1 < argv.length) before.push(argv[++i]!);
-    i++;
-  }
-  return argv[i] === 'checkers' ? [...before, ...argv.slice(i + 1)] : null;
+  return subcommandArguments(argv, 'checkers');
 }
 
 export function formatCheckers(list: RealServerCheckStatus[]): string {

@@ -10,6 +10,7 @@
  * 2, the estimator's period) until `q` or Ctrl-C, then restores the terminal. With --once, or when
  * standard output is not a terminal, it prints one frame and exits.
  */
+import { subcommandArguments } from './subcommand.js';
 import { backendHealthFrom, NO_HEALTH, type BackendHealth } from '../control/health.js';
 import { ControlClient, ControlConnectionError, type ControlChannel } from '../control/client.js';
 import { destinationsInListingOrder, forwardName, protocolLabel, servicesInListingOrder } from '../control/listing.js';
@@ -36,14 +37,7 @@ export interface TopOptions {
 
 /** The words after `top` when this invocation is `tapvs [--socket PATH] top ...`, else null. */
 export function topArguments(argv: readonly string[]): string[] | null {
-  let i = 0;
-  const before: string[] = [];
-  while (i < argv.length && (argv[i] === '--socket' || argv[i]!.startsWith('--socket='))) {
-    before.push(argv[i]!);
-    if (argv[i] === '--socket' && i + 1 < argv.length) before.push(argv[++i]!);
-    i++;
-  }
-  return argv[i] === 'top' ? [...before, ...argv.slice(i + 1)] : null;
+  return subcommandArguments(argv, 'top');
 }
 
 export function parseTopArgs(argv: readonly string[]): TopOptions | 'help' | { error: string } {

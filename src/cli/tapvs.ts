@@ -26,6 +26,8 @@ import { canonicalAddress, systemNames, type NameDatabase } from './address-port
 import { parseRestoreText } from './restore-input.js';
 import { runTop, topArguments } from './tapvs-top.js';
 import { checkersArguments, runCheckers } from './tapvs-checkers.js';
+import { runReload } from './tapvs-reload.js';
+import { subcommandArguments } from './subcommand.js';
 import {
   PROGRAM_NAME,
   VERSION_LINE,
@@ -294,6 +296,12 @@ async function main(): Promise<void> {
   const top = topArguments(process.argv.slice(2));
   if (top !== null) {
     process.exitCode = await runTop(top);
+    return;
+  }
+  // `tapvs reload`: what SIGHUP does (re-read --rules / --keepalived, apply the difference).
+  const reload = subcommandArguments(process.argv.slice(2), 'reload');
+  if (reload !== null) {
+    process.exitCode = await runReload(reload);
     return;
   }
   // `tapvs checkers`: the keepalived health checkers (tapvsd --keepalived).

@@ -18,7 +18,7 @@ import { parseIpv4 } from '../dataplane/wire/ipv4.js';
 import type { InterfaceAddress } from '../dataplane/routes.js';
 import { Logger } from '../logger.js';
 import { IpvsSysctls } from '../control/sysctls.js';
-import { socketPathFromEnv } from '../control/protocol.js';
+import { socketPathFromEnv, type Reply } from '../control/protocol.js';
 import { parseRestoreText } from './restore-input.js';
 import { parseMetricsListen, type MetricsListen } from '../stats/metrics-server.js';
 import { reloadOnSighup, runKeepalivedCheck, startKeepalived } from '../keepalived/daemon.js';
@@ -262,16 +262,13 @@ async function main(argv: string[]): Promise<number> {
       },
     );
   };
-  // SIGHUP (systemctl reload): re-read --rules and replace the configuration, all or nothing.
-  process.on('SIGHUP', () => {
-    if (stopping) return;
-    if (keepalived) {
-      reloadOnSighup(keepalived, args.rules, logger);
-      return;
-    }
+  // Reload (SIGHUP, systemctl reload, `tapvs reload`): re-read --rules and --keepalived and apply only
+  // the difference, all or nothing.
+  const reload = (): Reply => {
+    if (keepalived) return reloadOnSighup(keepalived, args.rules, logger);
     if (!args.rules) {
-      logger.warn('SIGHUP ignored: no --rules file to reload');
-      return;
+      logger.warn('reload ignored: no --rules or --keepalived file to reload');
+      return { ok: false, errno: 'EINVAL', message: 'nothing to reload: tapvsd was started without --rules or --keepalived' };
     }
     const file = args.rules;
     let text: string;
@@ -279,20 +276,25 @@ async function main(argv: string[]): Promise<number> {
       text = fs.readFileSync(file, 'utf8');
     } catch (e) {
       logger.error('rules reload failed, configuration unchanged', { file, error: (e as Error).message });
-      return;
+      return { ok: false, errno: 'EINVAL', message: `cannot read ${file}: ${(e as Error).message}; configuration unchanged` };
     }
     const parsed = parseRestoreText(text);
     if ('error' in parsed) {
       logger.error('rules reload failed, configuration unchanged', { file, line: parsed.line, error: parsed.error });
-      return;
+      return { ok: false, errno: 'EINVAL', message: `${file}:${parsed.line}: ${parsed.error}; configuration unchanged` };
     }
     const reply = director.replaceRules(parsed.commands);
     if (!reply.ok) {
       const line = reply.failedIndex !== undefined ? parsed.lines[reply.failedIndex] ?? null : null;
       logger.error('rules reload failed, configuration unchanged', { file, line, error: reply.message ?? reply.errno });
-      return;
+      return { ok: false, errno: reply.errno, message: `${file}${line !== null ? `:${line}` : ''}: ${reply.message ?? reply.errno}; configuration unchanged` };
     }
     logger.info('rules reloaded', { file, commands: parsed.commands.length });
+    return { ok: true, message: `${file} reloaded` };
+  };
+  director.reloadConfiguration = reload;
+  process.on('SIGHUP', () => {
+    if (!stopping) reload();
   });
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -46,6 +46,8 @@ export type Request =
   | { op: 'get-counters' }
   /** tapvs's own: re-read tapvsd's --keepalived file and apply the difference (as SIGHUP does). */
   | { op: 'reload-keepalived' }
+  /** tapvs's own (`tapvs reload`): re-read tapvsd's --rules and --keepalived files, as SIGHUP does. */
+  | { op: 'reload' }
   /** tapvs's own: the keepalived health checkers of each real server (tapvsd --keepalived). */
   | { op: 'get-checkers' };
 

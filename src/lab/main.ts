@@ -17,7 +17,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { applyCommands, labMode, LAB_MODE_NAMES, labRoles, labServiceCommands, startLab, type LabMode } from './modes.js';
-import { LAB_CLIENT, LAB_DIP, LAB_DIRECTOR_FRONT, LAB_VIP, labUnavailableReason, LabTopology } from './topology.js';
+import { hasCommand, LAB_CLIENT, LAB_DIP, LAB_DIRECTOR_FRONT, LAB_VIP, labUnavailableReason, LabTopology } from './topology.js';
+import { run } from './processes.js';
 import { packetWalk, type CaptureBackend } from './walk.js';
 
 interface Served {
@@ -60,6 +61,17 @@ async function main(): Promise<number> {
   const requests = Math.max(1, Math.min(1000, Number(option(args, '--requests', '10')) || 10));
   const scheduler = option(args, '--scheduler', 'rr');
   const keep = args.includes('--keep');
+  // A fresh Debian machine may lack iproute2; the lab installs it (as the benchmark installs its tools).
+  if (!hasCommand('ip') && process.getuid?.() === 0 && hasCommand('apt-get')) {
+    process.stdout.write('lab: installing iproute2 (apt-get)\n');
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    let r = await run('apt-get', ['install', '-y', '-qq', 'iproute2'], { timeoutMs: 300_000, env });
+    if (r.code !== 0) {
+      await run('apt-get', ['update', '-qq'], { timeoutMs: 300_000, env });
+      r = await run('apt-get', ['install', '-y', '-qq', 'iproute2'], { timeoutMs: 300_000, env });
+    }
+    if (r.code !== 0) process.stderr.write(`lab: apt-get install iproute2 failed: ${r.stderr.trim()}\n`);
+  }
   const why = labUnavailableReason();
   if (why) {
     process.stderr.write(`lab: cannot build the lab: ${why} (the lab needs root, /dev/net/tun and iproute2)\n`);

@@ -191,10 +191,23 @@ export async function namespacesWithPrefix(prefix: string): Promise<string[]> {
     .filter((n) => n && n.startsWith(prefix));
 }
 
+/** True when `name` is an executable on PATH. */
+export function hasCommand(name: string): boolean {
+  return (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').some((d) => {
+    try {
+      fs.accessSync(path.join(d, name), fs.constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** Can this process build the lab (root, /dev/net/tun, ip)? Returns the reason when not. */
 export function labUnavailableReason(): string | null {
   if (process.getuid && process.getuid() !== 0) return 'not running as root';
   if (!fs.existsSync('/dev/net/tun')) return 'no /dev/net/tun';
+  if (!hasCommand('ip')) return 'no ip command (install iproute2)';
   if (!fs.existsSync(TAPVSD_JS)) return `not built (${TAPVSD_JS} missing): run npm run build`;
   return null;
 }

@@ -6,7 +6,7 @@
 import { randomInt } from 'node:crypto';
 import dgram from 'node:dgram';
 import type { DnsChecker } from '../config.js';
-import { errText, fail, ok, seconds, type CheckOutcome } from './types.js';
+import { errText, fail, ok, seconds, settleOnce, type CheckOutcome } from './types.js';
 
 export const DNS_TYPE_CODES: Record<DnsChecker['queryType'], number> = { A: 1, NS: 2, CNAME: 5, SOA: 6, MX: 15, TXT: 16, AAAA: 28 };
 const RCODES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
@@ -68,22 +68,7 @@ export function dnsCheck(c: DnsChecker, signal: AbortSignal): Promise<CheckOutco
       return resolve(fail(errText(e)));
     }
     const sock = dgram.createSocket(conn.af === 6 ? 'udp6' : 'udp4');
-    let done = false;
-    const finish = (o: CheckOutcome): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      try {
-        sock.close();
-      } catch {
-        // already closed
-      }
-      resolve(o);
-    };
-    const timer = setTimeout(() => finish(fail(`no DNS reply within ${seconds(conn.connectTimeout)}`)), conn.connectTimeout * 1000);
-    const onAbort = (): void => finish(fail('aborted'));
-    signal.addEventListener('abort', onAbort);
+    const finish = settleOnce(sock, conn.connectTimeout * 1000, () => fail(`no DNS reply within ${seconds(conn.connectTimeout)}`), signal, resolve);
     sock.on('error', (e) => finish(fail(`DNS: ${errText(e)}`)));
     sock.on('message', (msg) => {
       const verdict = judgeDnsReply(id, msg);

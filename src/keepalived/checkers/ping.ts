@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import { randomInt } from 'node:crypto';
 import type { PingChecker } from '../config.js';
-import { errText, fail, ok, seconds, type CheckOutcome } from './types.js';
+import { errText, fail, ok, seconds, settleOnce, type CheckOutcome } from './types.js';
 
 interface RawSocket {
   on(event: 'message', cb: (buf: Buffer, source: string) => void): void;
@@ -74,22 +74,7 @@ export function pingCheck(c: PingChecker, signal: AbortSignal): Promise<CheckOut
     const id = randomInt(0, 0x10000);
     sequence = (sequence + 1) & 0xffff;
     const seq = sequence;
-    let done = false;
-    const finish = (o: CheckOutcome): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      try {
-        sock.close();
-      } catch {
-        // closed
-      }
-      resolve(o);
-    };
-    const timer = setTimeout(() => finish(fail(`no echo reply within ${seconds(conn.connectTimeout)}`)), conn.connectTimeout * 1000);
-    const onAbort = (): void => finish(fail('aborted'));
-    signal.addEventListener('abort', onAbort);
+    const finish = settleOnce(sock, conn.connectTimeout * 1000, () => fail(`no echo reply within ${seconds(conn.connectTimeout)}`), signal, resolve);
     sock.on('error', (e) => finish(fail(`ICMP: ${errText(e)}`)));
     sock.on('message', (buf, source) => {
       if (source === conn.connectIp && isEchoReply(conn.af, buf, id, seq)) finish(ok('echo reply'));

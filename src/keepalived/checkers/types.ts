@@ -28,3 +28,33 @@ export function errText(e: unknown): string {
   if (err && typeof err === 'object' && err.code) return `${err.code}${err.message && !err.message.includes(err.code) ? ` (${err.message})` : ''}`;
   return err instanceof Error ? err.message : String(e);
 }
+
+/**
+ * Settle a socket check exactly once: on the first outcome, on timeout (`onTimeout()`), or on abort. Clears
+ * the timer, detaches the abort handler, closes the socket, then resolves. Returns `finish`.
+ */
+export function settleOnce(
+  sock: { close(): unknown },
+  timeoutMs: number,
+  onTimeout: () => CheckOutcome,
+  signal: AbortSignal,
+  resolve: (o: CheckOutcome) => void,
+): (o: CheckOutcome) => void {
+  let done = false;
+  const finish = (o: CheckOutcome): void => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort);
+    try {
+      sock.close();
+    } catch {
+      // already closed
+    }
+    resolve(o);
+  };
+  const timer = setTimeout(() => finish(onTimeout()), timeoutMs);
+  const onAbort = (): void => finish(fail('aborted'));
+  signal.addEventListener('abort', onAbort);
+  return finish;
+}

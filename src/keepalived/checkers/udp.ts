@@ -6,7 +6,7 @@
  */
 import dgram from 'node:dgram';
 import type { UdpChecker } from '../config.js';
-import { errText, fail, ok, seconds, type CheckOutcome } from './types.js';
+import { errText, fail, ok, seconds, settleOnce, type CheckOutcome } from './types.js';
 
 /** The reply check of require_reply (check_udp.c udp_check_response). null = accepted, else why not. */
 export function judgeUdpReply(c: Pick<UdpChecker, 'replyData' | 'replyMask' | 'minReplyLength' | 'maxReplyLength'>, reply: Uint8Array): string | null {
@@ -29,25 +29,13 @@ export function udpCheck(c: UdpChecker, signal: AbortSignal): Promise<CheckOutco
     const conn = c.connection;
     if (conn.connectPort === 0) return resolve(fail('the real server has no port to send to'));
     const sock = dgram.createSocket(conn.af === 6 ? 'udp6' : 'udp4');
-    let done = false;
-    const finish = (o: CheckOutcome): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      try {
-        sock.close();
-      } catch {
-        // already closed
-      }
-      resolve(o);
-    };
-    const timer = setTimeout(
-      () => finish(c.requireReply ? fail(`no reply within ${seconds(conn.connectTimeout)}`) : ok(`no ICMP error within ${seconds(conn.connectTimeout)}`)),
+    const finish = settleOnce(
+      sock,
       conn.connectTimeout * 1000,
+      () => (c.requireReply ? fail(`no reply within ${seconds(conn.connectTimeout)}`) : ok(`no ICMP error within ${seconds(conn.connectTimeout)}`)),
+      signal,
+      resolve,
     );
-    const onAbort = (): void => finish(fail('aborted'));
-    signal.addEventListener('abort', onAbort);
     sock.on('error', (e) => finish(fail(`UDP: ${errText(e)}`)));
     sock.on('message', (msg) => {
       if (!c.requireReply) return finish(ok('reply received'));

@@ -114,10 +114,8 @@ export const NOT_SUPPORTED_YET: readonly PendingFeature[] = [
   'start-daemon',
   'stop-daemon',
   'daemon-listing',
-  'tun-info',
   'ipv6',
   'pe',
-  'tunnel-options',
 ];
 
 const PENDING_FEATURE_NAMES: Readonly<Record<PendingFeature, string>> = {

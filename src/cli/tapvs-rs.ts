@@ -2,10 +2,11 @@
 /**
  * tapvs-rs — helpers for real servers behind a tapvs director.
  *
- *   tapvs-rs ipip --vip VIP [--vip VIP ...] [--director IP ...] [--device NAME] [--setup]
+ *   tapvs-rs ipip|gre --vip VIP [--vip VIP ...] [--director IP ...] [--device NAME] [--setup]
+ *   tapvs-rs gue --port N --vip VIP [...]
  *
- * Receives the director's IPIP (LVS-TUN) packets on a host without the `ipip` kernel module and hands the
- * inner packets to the local stack through a TUN device. With --setup it also prepares the host as LVS-TUN
+ * Receives the director's tunnelled (LVS-TUN) packets on a host without the kernel's tunnel modules
+ * (ipip, ip_gre, fou) and hands the inner packets to the local stack through a TUN device. With --setup it also prepares the host as LVS-TUN
  * real servers are prepared: each VIP on lo, arp_ignore=1 and arp_announce=2 (the host must not answer ARP
  * for the VIP), reverse-path filtering off for the TUN device (the client's packets arrive on it, the
  * replies leave through the normal route).
@@ -13,10 +14,14 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { parseIpv4, formatIpv4 } from '../dataplane/wire/ipv4.js';
-import { IpipReceiver } from '../realserver/ipip-receiver.js';
+import { TunnelReceiver } from '../realserver/tunnel-receiver.js';
 import { Logger } from '../logger.js';
 
-const USAGE = `Usage: tapvs-rs ipip --vip VIP [--vip VIP ...] [--director IP ...] [--device NAME] [--setup]
+const USAGE = `Usage: tapvs-rs ipip|gre --vip VIP [--vip VIP ...] [--director IP ...] [--device NAME] [--setup]
+       tapvs-rs gue --port N --vip VIP [...]
+
+  ipip, gre, gue   the director's tunnel type (tapvs -a ... -i [--tun-type gre|gue --tun-port N])
+  --port N         gue: the UDP port the director sends to (its --tun-port)
 
   --vip VIP        a virtual IP this real server serves (inner packets to other addresses are dropped)
   --director IP    accept tunnelled packets only from this director address (repeatable; default: any)
@@ -43,9 +48,10 @@ function main(argv: string[]): void {
     process.stdout.write(USAGE);
     process.exit(argv.length === 0 ? 2 : 0);
   }
-  if (argv[0] !== 'ipip') fail(`unknown command '${argv[0]}'`);
+  const kind = argv[0];
+  if (kind !== 'ipip' && kind !== 'gre' && kind !== 'gue') fail(`unknown command '${argv[0]}'`);
   const vips: number[] = [], directors: number[] = [];
-  let device = 'tapvs-ipip0', setup = false;
+  let device = `tapvs-${kind}0`, setup = false, port = 0;
   for (let i = 1; i < argv.length; i++) {
     const o = argv[i];
     const val = (): string => argv[++i] ?? fail(`option ${o} needs a value`);
@@ -57,17 +63,27 @@ function main(argv: string[]): void {
     } else if (o === '--device') {
       device = val();
       if (!/^[A-Za-z0-9_.-]{1,15}$/.test(device)) fail(`invalid device name '${device}'`);
+    } else if (o === '--port') {
+      const v = val();
+      port = Number(v);
+      if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`invalid port '${v}'`);
     } else if (o === '--setup') setup = true;
     else fail(`unknown option '${o}'`);
   }
   if (vips.length === 0) fail('at least one --vip is required');
+  if (kind === 'gue' && port === 0) fail('gue needs --port (the director\'s --tun-port)');
+  if (kind !== 'gue' && port !== 0) fail('--port is for gue only');
   const log = new Logger();
-  if (fs.existsSync('/sys/class/net/tunl0')) {
+  // Where the kernel's own module is loaded it would also take the packets: deliver them twice, never.
+  if (kind === 'ipip' && fs.existsSync('/sys/class/net/tunl0')) {
     fail('this host has the ipip module (tunl0 exists): use it instead — see the README (LVS-TUN real servers)');
   }
-  let receiver: IpipReceiver;
+  if (kind === 'gre' && fs.existsSync('/sys/class/net/gre0')) {
+    fail('this host has the ip_gre module (gre0 exists): use a GRE device instead');
+  }
+  let receiver: TunnelReceiver;
   try {
-    receiver = new IpipReceiver({ vips, directors, device });
+    receiver = new TunnelReceiver({ kind, vips, directors, device, port });
     sysctlWrite(`conf/${receiver.deviceName}/rp_filter`, '0', log);
     // The effective rp_filter of an interface is max(all, interface).
     if (fs.readFileSync('/proc/sys/net/ipv4/conf/all/rp_filter', 'utf8').trim() !== '0') sysctlWrite('conf/all/rp_filter', '0', log);
@@ -81,12 +97,17 @@ function main(argv: string[]): void {
         sysctlWrite(`conf/${dev}/arp_announce`, '2', log);
       }
     }
-    receiver.start((e) => log.error('raw socket error', { error: e.message }));
   } catch (e) {
     process.stderr.write(`tapvs-rs: ${(e as Error).message}\n`);
     process.exit(1);
   }
-  log.info('ipip receiver listening', { device: receiver.deviceName, vips: vips.map(formatIpv4), directors: directors.map(formatIpv4) });
+  receiver
+    .start((e) => log.error('socket error', { error: e.message }))
+    .then(() => log.info(`${kind} receiver listening`, { device: receiver.deviceName, vips: vips.map(formatIpv4), directors: directors.map(formatIpv4), ...(port ? { port } : {}) }))
+    .catch((e: Error) => {
+      process.stderr.write(`tapvs-rs: ${e.message}\n`);
+      process.exit(1);
+    });
   const stop = (signal: string): void => {
     log.info('stopping', { signal, ...receiver.counters });
     receiver.close();

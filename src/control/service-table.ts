@@ -380,6 +380,9 @@ export class ServiceTable {
     t.weight[id] = cfg.weight;
     if (cfg.weight > 0) t.lastWeight[id] = cfg.weight;
     t.forward[id] = cfg.forward;
+    t.tunType[id] = cfg.tunType;
+    t.tunPort[id] = cfg.tunPort;
+    t.tunFlags[id] = cfg.tunFlags;
     // Kernel __ip_vs_update_dest: a zero or raised upper threshold clears OVERLOAD at once.
     if (cfg.uThreshold === 0 || cfg.uThreshold > t.uThreshold[id]) t.flags[id] &= ~DEST_F_OVERLOAD;
     t.uThreshold[id] = cfg.uThreshold;
@@ -425,8 +428,12 @@ export class ServiceTable {
     if (first === 0 || first >= 224 || first === 127) return { errno: 'EINVAL' };
     if (cfg.forward !== ForwardMethod.Masq && cfg.forward !== ForwardMethod.Route && cfg.forward !== ForwardMethod.Tunnel && cfg.forward !== ForwardMethod.FullNat)
       return { errno: 'EINVAL', message: 'forwarding method not supported' };
-    if (cfg.forward === ForwardMethod.Tunnel && cfg.tunType !== 0)
-      return { errno: 'EINVAL', message: 'only IPIP tunnels (--tun-type ipip) are supported yet' };
+    if (cfg.forward === ForwardMethod.Tunnel) {
+      // Kernel ip_vs_check_dest: GUE needs a port; flags per type as ipvsadm validates them.
+      if (cfg.tunType > 2 || cfg.tunFlags > 2) return { errno: 'EINVAL' };
+      if (cfg.tunType === 1 && cfg.tunPort === 0) return { errno: 'EINVAL', message: 'GUE tunnels need --tun-port' };
+      if (cfg.tunType === 2 && cfg.tunFlags === 2) return { errno: 'EINVAL', message: 'GRE tunnels take --tun-nocsum or --tun-csum' };
+    }
     return null;
   }
 

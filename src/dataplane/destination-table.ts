@@ -30,6 +30,10 @@ export class DestinationTable {
   port: Uint16Array;
   /** Forwarding method (ForwardMethod). */
   forward: Uint8Array;
+  /** Tunnels (-i): type 0 ipip / 1 gue / 2 gre, the GUE UDP port, flags 0 nocsum / 1 csum / 2 remcsum. */
+  tunType: Uint8Array;
+  tunPort: Uint16Array;
+  tunFlags: Uint8Array;
   /** Index of the owning service in the service registry, -1 when free. */
   service: Int32Array;
   /** Slot is allocated (in a service or in the trash while connections still refer to it). */
@@ -52,6 +56,9 @@ export class DestinationTable {
     this.addr = new Uint32Array(capacity);
     this.port = new Uint16Array(capacity);
     this.forward = new Uint8Array(capacity);
+    this.tunType = new Uint8Array(capacity);
+    this.tunPort = new Uint16Array(capacity);
+    this.tunFlags = new Uint8Array(capacity);
     this.service = new Int32Array(capacity).fill(-1);
     this.used = new Uint8Array(capacity);
   }
@@ -77,6 +84,9 @@ export class DestinationTable {
     this.addr[id] = 0;
     this.port[id] = 0;
     this.forward[id] = 0;
+    this.tunType[id] = 0;
+    this.tunPort[id] = 0;
+    this.tunFlags[id] = 0;
     this.service[id] = -1;
     return id;
   }
@@ -125,6 +135,9 @@ export class DestinationTable {
     this.addr = g(this.addr);
     this.port = g(this.port);
     this.forward = g(this.forward);
+    this.tunType = g(this.tunType);
+    this.tunPort = g(this.tunPort);
+    this.tunFlags = g(this.tunFlags);
     this.service = g(this.service, -1);
     this.used = g(this.used);
     this.capacity = capacity;

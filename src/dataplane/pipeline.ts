@@ -23,7 +23,7 @@ import { copyMac } from './wire/bytes.js';
 import { ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetView } from './wire/ethernet.js';
 import { ICMP_DEST_UNREACH, ICMP_ECHO_REQUEST, ICMP_FRAG_NEEDED, ICMP_HEADER_LEN, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, IcmpView } from './wire/icmp.js';
 import { IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP, IPV4_MIN_HEADER_LEN, Ipv4View } from './wire/ipv4.js';
-import { encapsulateIpip, encapsulatedTos, IPIP_OVERHEAD, outerFragmentPayload } from '../modes/tun.js';
+import { encapsulateTunnel, IPIP_OVERHEAD, outerFragmentPayload, tunnelOverhead } from '../modes/tun.js';
 import { allocateLocalPort, rewriteFullnatInbound, rewriteFullnatOutbound } from '../modes/fullnat.js';
 import { adjustRealServerSegment, insertProxyV2Header, PROXY_V2_IPV4_LEN, shiftClientSequence } from '../modes/proxy-protocol.js';
 import { clampMss, insertToaOption, TOA_LEN } from '../modes/toa.js';
@@ -59,6 +59,7 @@ export class Pipeline {
   linkMtu = 1500;
   private ipId = 0;
   private readonly outer = new Ipv4View();
+  private readonly fragment = new Ipv4View();
   /** Free bytes before the frame being processed (0 for frames that have none, e.g. in unit tests). */
   private headroom = 0;
   /** The service being scheduled, for pickForScheduling (a bound method: no closure per packet). */
@@ -299,48 +300,52 @@ export class Pipeline {
   }
 
   /**
-   * TUN: encapsulate in IPIP towards the real server (kernel ip_vs_tunnel_xmit). A packet that no longer
-   * fits the link MTU with the 20-byte outer header gets an ICMP fragmentation-needed (with the tunnel MTU)
-   * to the client when DF is set, else the outer packet is fragmented.
+   * TUN: encapsulate towards the real server (kernel ip_vs_tunnel_xmit): IPIP, GUE or GRE as the
+   * destination says. A packet that no longer fits the link MTU with the encapsulation gets an ICMP
+   * fragmentation-needed (with the tunnel MTU) to the client when DF is set; otherwise the outer packet
+   * is fragmented.
    */
   private forwardTunnel(buf: Uint8Array, off: number, ip: Ipv4View, cid: number, dest: number): void {
-    const conns = this.tracker.table;
+    const conns = this.tracker.table, d = this.services.dests;
     const total = ip.totalLength;
+    const type = d.tunType[dest], flags = d.tunFlags[dest];
+    const overhead = tunnelOverhead(type, flags);
+    if (total + overhead > this.linkMtu && ip.dontFragment) {
+      this.host.icmpError(buf, off, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ip.dst, this.linkMtu - overhead);
+      return this.drop(D.DROP_TOO_BIG);
+    }
+    if (this.headroom < overhead) return this.drop(D.DROP_UNSUPPORTED);
     const rip = conns.daddrOf(cid);
-    const outerSrc = this.routes.sourceFor(rip);
     const hop = this.routes.nextHop(rip);
     if (dest >= this.destNeighbor.length) this.growDestNeighbor(dest);
-    if (total + IPIP_OVERHEAD > this.linkMtu) {
-      if (ip.dontFragment) {
-        this.host.icmpError(buf, off, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ip.dst, this.linkMtu - IPIP_OVERHEAD);
-        return this.drop(D.DROP_TOO_BIG);
-      }
-      ip.decrementTtl();
-      return this.sendTunnelFragments(buf, ip, outerSrc, rip, hop, dest);
-    }
-    if (this.headroom < IPIP_OVERHEAD) return this.drop(D.DROP_UNSUPPORTED);
     ip.decrementTtl();
     this.forwardedIn++;
-    const frame = encapsulateIpip(buf, off, ip, this.outer, outerSrc, rip, this.nextIpId());
-    this.destNeighbor[dest] = this.transmit(buf, frame, ETH_HEADER_LEN + IPIP_OVERHEAD + total, hop, this.destNeighbor[dest]);
+    const flow = Math.imul(conns.caddrOf(cid) ^ (conns.cportOf(cid) << 16) ^ conns.vportOf(cid), 0x9e3779b1) >>> 16;
+    const frame = encapsulateTunnel(buf, off, ip, this.outer, this.routes.sourceFor(rip), rip, this.nextIpId(), type, flags, d.tunPort[dest], flow);
+    if (total + overhead <= this.linkMtu) {
+      this.destNeighbor[dest] = this.transmit(buf, frame, ETH_HEADER_LEN + overhead + total, hop, this.destNeighbor[dest]);
+      return;
+    }
+    this.sendOuterFragments(buf, frame, hop, dest);
   }
 
-  private sendTunnelFragments(buf: Uint8Array, ip: Ipv4View, src: number, dst: number, hop: number, dest: number): void {
-    const total = ip.totalLength, ipOff = ip.off;
-    const tos = encapsulatedTos(ip.tos), ttl = ip.ttl, id = this.nextIpId();
+  /** Fragment the encapsulated packet of the frame at `frame` (DF clear) to the link MTU, as IP output does. */
+  private sendOuterFragments(buf: Uint8Array, frame: number, hop: number, dest: number): void {
+    const outer = this.outer.at(buf, frame + ETH_HEADER_LEN);
+    const payloadOff = outer.payloadOff, payloadLen = outer.totalLength - outer.headerLength;
+    const tos = outer.tos, ttl = outer.ttl, id = outer.id, proto = outer.protocol, src = outer.src, dst = outer.dst;
     const maxPayload = outerFragmentPayload(this.linkMtu);
     const arena = this.tx.arena;
-    for (let at = 0; at < total; at += maxPayload) {
-      const len = Math.min(maxPayload, total - at);
+    for (let at = 0; at < payloadLen; at += maxPayload) {
+      const len = Math.min(maxPayload, payloadLen - at);
       const o = this.tx.allocate();
       write16(arena, o + 12, ETHERTYPE_IPV4);
-      const outer = this.outer.at(arena, o + ETH_HEADER_LEN);
-      outer.write(tos, IPIP_OVERHEAD + len, id, false, ttl, IPPROTO_IPIP, src, dst);
-      outer.setFragment(at, at + len < total);
-      arena.set(buf.subarray(ipOff + at, ipOff + at + len), o + ETH_HEADER_LEN + IPIP_OVERHEAD);
+      const f = this.fragment.at(arena, o + ETH_HEADER_LEN);
+      f.write(tos, IPIP_OVERHEAD + len, id, false, ttl, proto, src, dst);
+      f.setFragment(at, at + len < payloadLen);
+      arena.set(buf.subarray(payloadOff + at, payloadOff + at + len), o + ETH_HEADER_LEN + IPIP_OVERHEAD);
       this.destNeighbor[dest] = this.transmit(arena, o, ETH_HEADER_LEN + IPIP_OVERHEAD + len, hop, this.destNeighbor[dest]);
     }
-    this.forwardedIn++;
   }
 
   private nextIpId(): number {

@@ -145,11 +145,12 @@ export class LabTopology {
     await must('ip', ['-n', n, 'route', 'add', LAB_CLIENT_SUBNET, 'dev', 'eth0']);
   }
 
-  /** Start `tapvs-rs ipip` (the IPIP receiver for LVS-TUN) in real-server namespace i. */
-  async startTunnelReceiver(i: number, vip = LAB_VIP): Promise<Background> {
-    const p = background('ip', ['netns', 'exec', this.rs[i], process.execPath, TAPVS_RS_JS, 'ipip', '--vip', vip, '--director', LAB_DIP]);
+  /** Start `tapvs-rs ipip|gre|gue` (the LVS-TUN receiver) in real-server namespace i. */
+  async startTunnelReceiver(i: number, vip = LAB_VIP, kind: 'ipip' | 'gre' | 'gue' = 'ipip', port = 0): Promise<Background> {
+    const args = [TAPVS_RS_JS, kind, '--vip', vip, '--director', LAB_DIP, ...(kind === 'gue' ? ['--port', String(port)] : [])];
+    const p = background('ip', ['netns', 'exec', this.rs[i], process.execPath, ...args]);
     this.processes.push(p);
-    await waitFor('tapvs-rs ipip', () => p.output().includes('ipip receiver listening') || p.child.exitCode !== null, 10_000);
+    await waitFor(`tapvs-rs ${kind}`, () => p.output().includes(`${kind} receiver listening`) || p.child.exitCode !== null, 10_000);
     if (p.child.exitCode !== null) throw new Error(`tapvs-rs exited: ${p.output()}`);
     return p;
   }

@@ -9,8 +9,9 @@
  * TTL, protocol 4, a fresh IP id. The frame grows by 20 bytes into the headroom before it, in place.
  */
 import { write16 } from '../dataplane/wire/bytes.js';
+import { checksum, pseudoHeaderSum4 } from '../dataplane/wire/checksum.js';
 import { ETH_HEADER_LEN, ETHERTYPE_IPV4 } from '../dataplane/wire/ethernet.js';
-import { IPPROTO_IPIP, Ipv4View } from '../dataplane/wire/ipv4.js';
+import { IPPROTO_IPIP, IPPROTO_UDP, Ipv4View } from '../dataplane/wire/ipv4.js';
 
 export const IPIP_OVERHEAD = 20;
 
@@ -39,4 +40,80 @@ export function encapsulateIpip(buf: Uint8Array, frameOff: number, inner: Ipv4Vi
  */
 export function outerFragmentPayload(linkMtu: number): number {
   return (linkMtu - IPIP_OVERHEAD) & ~7;
+}
+
+/** Tunnel types and flags as ipvsadm numbers them (--tun-type, --tun-nocsum/--tun-csum/--tun-remcsum). */
+export const TUN_TYPE_IPIP = 0;
+export const TUN_TYPE_GUE = 1;
+export const TUN_TYPE_GRE = 2;
+export const TUN_FLAG_CSUM = 1;
+export const TUN_FLAG_REMCSUM = 2;
+export const IPPROTO_GRE = 47;
+const GUE_HEADER_LEN = 4;
+const UDP_HEADER_LEN = 8;
+
+/** Bytes the encapsulation adds: outer IPv4, plus UDP + GUE, or GRE (+ 4 with its checksum). */
+export function tunnelOverhead(type: number, flags: number): number {
+  if (type === TUN_TYPE_GUE) return IPIP_OVERHEAD + UDP_HEADER_LEN + GUE_HEADER_LEN;
+  if (type === TUN_TYPE_GRE) return IPIP_OVERHEAD + (flags === TUN_FLAG_CSUM ? 8 : 4);
+  return IPIP_OVERHEAD;
+}
+
+/**
+ * Encapsulate the inner IPv4 packet of the frame at `frameOff` for a tunnel of `type` (kernel
+ * ip_vs_tunnel_xmit with ipvs_gue_encap / ipvs_gre_encap): outer IPv4 from `src` to `dst`, then
+ *  - IPIP: nothing more (protocol 4);
+ *  - GUE: UDP to `tunPort` (source port from `flowHash`), a 4-byte GUE header carrying protocol 4; the UDP
+ *    checksum only with csum/remcsum (remcsum's option needs a partially checksummed packet, which tapvs
+ *    never has without offloads, so it is a plain checksum here, as the kernel does then);
+ *  - GRE: version 0, protocol 0x0800, the checksum (RFC 2784) only with csum.
+ * Needs tunnelOverhead() bytes of headroom. Returns the new frame offset.
+ */
+export function encapsulateTunnel(
+  buf: Uint8Array,
+  frameOff: number,
+  inner: Ipv4View,
+  outer: Ipv4View,
+  src: number,
+  dst: number,
+  id: number,
+  type: number,
+  flags: number,
+  tunPort: number,
+  flowHash: number,
+): number {
+  if (type === TUN_TYPE_IPIP) return encapsulateIpip(buf, frameOff, inner, outer, src, dst, id);
+  const innerLen = inner.totalLength;
+  const overhead = tunnelOverhead(type, flags);
+  const newFrame = frameOff - overhead;
+  write16(buf, newFrame + 12, ETHERTYPE_IPV4);
+  const tos = encapsulatedTos(inner.tos), df = inner.dontFragment, ttl = inner.ttl;
+  const enc = newFrame + ETH_HEADER_LEN + IPIP_OVERHEAD;
+  if (type === TUN_TYPE_GUE) {
+    const udpLen = UDP_HEADER_LEN + GUE_HEADER_LEN + innerLen;
+    write16(buf, enc, 49152 + (flowHash & 0x3fff)); // source port from the flow, as udp_flow_src_port
+    write16(buf, enc + 2, tunPort);
+    write16(buf, enc + 4, udpLen);
+    write16(buf, enc + 6, 0);
+    buf[enc + 8] = 0; // version 0, C 0, hlen 0
+    buf[enc + 9] = IPPROTO_IPIP; // proto_ctype
+    write16(buf, enc + 10, 0);
+    outer.at(buf, newFrame + ETH_HEADER_LEN).write(tos, IPIP_OVERHEAD + udpLen, id, df, ttl, IPPROTO_UDP, src, dst);
+    if (flags === TUN_FLAG_CSUM || flags === TUN_FLAG_REMCSUM) {
+      let c = checksum(buf, enc, udpLen, pseudoHeaderSum4(src, dst, IPPROTO_UDP, udpLen));
+      if (c === 0) c = 0xffff;
+      write16(buf, enc + 6, c);
+    }
+  } else {
+    const greLen = flags === TUN_FLAG_CSUM ? 8 : 4;
+    write16(buf, enc, flags === TUN_FLAG_CSUM ? 0x8000 : 0);
+    write16(buf, enc + 2, 0x0800);
+    if (greLen === 8) {
+      write16(buf, enc + 4, 0);
+      write16(buf, enc + 6, 0);
+      write16(buf, enc + 4, checksum(buf, enc, greLen + innerLen));
+    }
+    outer.at(buf, newFrame + ETH_HEADER_LEN).write(tos, IPIP_OVERHEAD + greLen + innerLen, id, df, ttl, IPPROTO_GRE, src, dst);
+  }
+  return newFrame;
 }

@@ -16,6 +16,8 @@ describe.skipIf(SKIP_REASON !== null)('IPIP tunnelling end to end', () => {
   beforeAll(async () => {
     await lab().realServerForDirectRouting(0);
     await lab().startTunnelReceiver(0);
+    await lab().startTunnelReceiver(0, VIP, 'gre');
+    await lab().startTunnelReceiver(0, VIP, 'gue', 6080);
     await lab().startRealServer(0, ['--no-http', '--udp-address', VIP]);
   });
 
@@ -45,6 +47,21 @@ describe.skipIf(SKIP_REASON !== null)('IPIP tunnelling end to end', () => {
     const res = await lab().client<Served[]>(['udp-new', `${VIP}:9000`, '--count', '3']);
     expect(servers(res)).toEqual(['rs1', 'rs1', 'rs1']);
     expect(res[0].from).toBe(`${VIP}:9000`);
+  });
+
+  it('GRE (with checksum) and GUE (with and without checksum) tunnels, decapsulated by tapvs-rs', async () => {
+    for (const opts of [['--tun-type', 'gre', '--tun-csum'], ['--tun-type', 'gre'], ['--tun-type', 'gue', '--tun-port', '6080'], ['--tun-type', 'gue', '--tun-port', '6080', '--tun-csum']]) {
+      await tapvsOk(lab(), ['-C']);
+      await tapvsOk(lab(), ['-A', '-t', `${VIP}:80`, '-s', 'rr']);
+      await tapvsOk(lab(), ['-a', '-t', `${VIP}:80`, '-r', RS1, '-i', ...opts]);
+      const res = await lab().client<Served[]>(['http', `${VIP}:80`, '--count', '2']);
+      expect(servers(res), opts.join(' ')).toEqual(['rs1', 'rs1']);
+      expect(res[0].peer).toBe(LAB_CLIENT);
+      expect(res[0].from).toBe(`${VIP}:80`);
+    }
+    const info = await tapvsOk(lab(), ['-L', '-n', '--tun-info']);
+    expect(info).toContain('gue:6080:+c');
+    expect(await tapvsOk(lab(), ['-S', '-n'])).toContain('-i -w 1 --tun-type gue --tun-port 6080 --tun-csum');
   });
 
   it('a datagram that no longer fits with the outer header gets ICMP fragmentation needed with MTU 1480', async () => {

@@ -494,7 +494,7 @@ describe('features not supported yet: refused after ipvsadm validation, exit 2',
 
   it('the list holds exactly the pending features', () => {
     expect([...NOT_SUPPORTED_YET].sort()).toEqual(
-      ['daemon-listing', 'ipv6', 'pe', 'start-daemon', 'stop-daemon', 'tun-info', 'tunnel-options'].sort(),
+      ['daemon-listing', 'ipv6', 'pe', 'start-daemon', 'stop-daemon'].sort(),
     );
   });
 
@@ -513,7 +513,8 @@ describe('features not supported yet: refused after ipvsadm validation, exit 2',
 
   it('each pending option', () => {
     expect(command('-a -t 10.0.0.1:80 -r 10.0.0.2:8080 -i')).toMatchObject({ dest: { forward: 2, port: 80, tunType: 0 } });
-    refused('-a -t 10.0.0.1:80 -r 10.0.0.2 -i --tun-type gre --tun-csum', '--tun-type/--tun-port/--tun-nocsum/--tun-csum/--tun-remcsum (GUE and GRE tunnels)');
+    expect(command('-a -t 10.0.0.1:80 -r 10.0.0.2 -i --tun-type gre --tun-csum')).toMatchObject({ dest: { forward: 2, tunType: 2, tunFlags: 1 } });
+    expect(command('-a -t 10.0.0.1:80 -r 10.0.0.2 -i --tun-type gue --tun-port 6080')).toMatchObject({ dest: { forward: 2, tunType: 1, tunPort: 6080, tunFlags: 0 } });
     refused('-A -f 1 -6', '-6 (IPv6 fwmark service)');
     refused('-L -f 1 -6', '-6 (IPv6 fwmark service)');
     refused('-Z -f 1 -6', '-6 (IPv6 fwmark service)');
@@ -522,7 +523,6 @@ describe('features not supported yet: refused after ipvsadm validation, exit 2',
     refused('--start-daemon master', '--start-daemon (connection synchronisation)');
     refused('--stop-daemon backup', '--stop-daemon (connection synchronisation)');
     refused('-L --daemon', '--daemon (sync daemon listing)');
-    refused('-L --tun-info', '--tun-info (tunnel listing)');
   });
 
   it('ipvsadm’s own errors come first', () => {
@@ -908,9 +908,9 @@ describe('runTapvs', () => {
     expect(r.socketPaths).toEqual([]);
     const t = await run(['-t', '10.0.0.1:80', '-A'], okReply);
     expect(t).toMatchObject({ code: 255, stderr: `${TRY_HELP}\n` });
-    const n = await run(['-a', '-t', '10.0.0.1:80', '-r', '10.0.0.2', '-i', '--tun-type', 'gre'], okReply);
+    const n = await run(['-A', '-t', '10.0.0.1:80', '--pe', 'sip'], okReply);
     expect(n.code).toBe(2);
-    expect(n.stderr).toMatch(/^tapvs: --tun-type.* is not supported yet\n$/);
+    expect(n.stderr).toMatch(/^tapvs: --pe.* is not supported yet\n$/);
     expect(n.requests).toEqual([]);
   });
 
@@ -999,9 +999,9 @@ describe('runTapvs -R: all or nothing', () => {
     const r = await run(['-R'], okReply, `${RULES}\n\n-a -t 10.0.0.1:80 -r 10.0.0.4:80 -w 1 -m -m\n`);
     expect(r).toMatchObject({ code: 2, stderr: "tapvs: line 7: multiple 'forwarding-method' options specified\n" });
     expect(r.requests).toEqual([]);
-    const dr = await run(['-R'], okReply, '-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 10.0.0.2 -i --tun-type gre -w 1\n');
+    const dr = await run(['-R'], okReply, '-A -t 10.0.0.1:80\n-A -t 10.0.0.2:80 --pe sip\n');
     expect(dr.code).toBe(2);
-    expect(dr.stderr).toMatch(/^tapvs: line 2: --tun-type.* is not supported yet\n$/);
+    expect(dr.stderr).toMatch(/^tapvs: line 2: --pe.* is not supported yet\n$/);
     expect(dr.requests).toEqual([]);
   });
 

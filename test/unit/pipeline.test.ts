@@ -69,9 +69,9 @@ function director(opts: { knownRs?: boolean; sysctls?: IpvsSysctls } = {}) {
     pipeline.processBatch(tap.arena, SLOT, HEADROOM, lengths, 1, 1);
     return tap.sent.slice();
   };
-  const addRs = (forward = ForwardMethod.Masq): void => {
+  const addRs = (forward = ForwardMethod.Masq, tunType = 0, tunPort = 0, tunFlags = 0): void => {
     const port = forward === ForwardMethod.Masq ? 8080 : 80; // ipvsadm forces the service port for -g/-i
-    expect(services.addDest(svc, { af: 4, addr: RIP, port, forward, weight: 1, uThreshold: 0, lThreshold: 0, tunType: 0, tunPort: 0, tunFlags: 0 })).toBeNull();
+    expect(services.addDest(svc, { af: 4, addr: RIP, port, forward, weight: 1, uThreshold: 0, lThreshold: 0, tunType, tunPort, tunFlags })).toBeNull();
   };
   const deleteRs = (): void => {
     expect(services.deleteDest(svc, { af: 4, addr: RIP, port: 8080 })).toBeNull();
@@ -424,6 +424,46 @@ describe('Pipeline (NAT)', () => {
     expect(l4Valid(fwdAck)).toBe(true);
     const later = tcpFrame(DIRECTOR_MAC, CLIENT_MAC, CIP, 46000, VIP, 80, TCP_ACK); // ack 5000 != 7001
     expect(new TcpView().at(d.feed(later)[0], 34).headerLength).toBe(20);
+  });
+
+  it('TUN over GUE and GRE: outer IPv4 + UDP/GUE (checksum with --tun-csum) or GRE (RFC 2784 checksum), inner untouched', () => {
+    const syn = tcpFrame(DIRECTOR_MAC, CLIENT_MAC, CIP, 47000, VIP, 80, TCP_SYN);
+    // GUE on port 6080 with a UDP checksum
+    const g = director();
+    g.addRs(ForwardMethod.Tunnel, 1, 6080, 1);
+    const [gue] = g.feed(syn);
+    const go = new Ipv4View().at(gue, 14);
+    expect([go.protocol, go.totalLength, formatIpv4(go.dst)]).toEqual([17, 40 + 32, RIP]);
+    const udpOff = 34;
+    expect((gue[udpOff + 2] << 8) | gue[udpOff + 3]).toBe(6080);
+    expect((gue[udpOff + 4] << 8) | gue[udpOff + 5]).toBe(8 + 4 + 40);
+    expect([gue[42], gue[43], gue[44], gue[45]]).toEqual([0, 4, 0, 0]); // GUE: version 0, proto_ctype IPIP
+    expect(checksum(gue, udpOff, 52, pseudoHeaderSum4(go.src, go.dst, 17, 52))).toBe(0);
+    expect(formatIpv4(new Ipv4View().at(gue, 46).dst)).toBe(VIP);
+    expect(go.checksumValid()).toBe(true);
+    // GUE without checksum: UDP checksum 0
+    const g0 = director();
+    g0.addRs(ForwardMethod.Tunnel, 1, 6080, 0);
+    const [gue0] = g0.feed(syn);
+    expect((gue0[udpOff + 6] << 8) | gue0[udpOff + 7]).toBe(0);
+    // GRE with checksum: C bit, protocol 0x0800, checksum over GRE header + payload
+    const r = director();
+    r.addRs(ForwardMethod.Tunnel, 2, 0, 1);
+    const [gre] = r.feed(syn);
+    const ro = new Ipv4View().at(gre, 14);
+    expect([ro.protocol, ro.totalLength]).toEqual([47, 40 + 28]);
+    expect([gre[34], gre[35], gre[36], gre[37]]).toEqual([0x80, 0, 0x08, 0x00]);
+    expect(checksum(gre, 34, 8 + 40)).toBe(0);
+    expect(formatIpv4(new Ipv4View().at(gre, 42).src)).toBe(CIP);
+    // GRE without checksum: 4 bytes
+    const r0 = director();
+    r0.addRs(ForwardMethod.Tunnel, 2, 0, 0);
+    const [gre0] = r0.feed(syn);
+    expect(new Ipv4View().at(gre0, 14).totalLength).toBe(40 + 24);
+    // The tunnel MTU shrinks with the overhead: a 1500-byte DF packet over GUE gets MTU 1468.
+    g.feed(tcpFrame(DIRECTOR_MAC, CLIENT_MAC, CIP, 47000, VIP, 80, TCP_ACK)); // (same connection)
+    const [icmp] = g.feed(tcpFrame(DIRECTOR_MAC, CLIENT_MAC, CIP, 47000, VIP, 80, TCP_ACK, 1460));
+    expect([icmp[34], icmp[35], (icmp[40] << 8) | icmp[41]]).toEqual([3, 4, 1468]);
   });
 
   it('expire_nodest_conn: packets of a deleted real server are dropped by default, rescheduled with 1', () => {

@@ -44,6 +44,8 @@ export interface DirectorOptions {
    * 0 (the default) sleeps on uv_poll right away.
    */
   busyPollUs?: number;
+  /** MTU of the director's link (the TAP's), 68..9000; default 1500. */
+  mtu?: number;
   /** Serve Prometheus metrics at http://HOST:PORT/metrics (tapvsd --metrics). */
   metrics?: MetricsListen;
 }
@@ -64,7 +66,7 @@ export class Director implements MetricsSource {
   readonly totals = new TotalStats(this.services);
   readonly tracker: ConnectionTracker;
   readonly routes: RoutingTable;
-  readonly neighbors = new NeighborTable();
+  readonly neighbors: NeighborTable;
   readonly rates: RateEstimator;
   readonly mac: Uint8Array;
   private tap: Tap | null = null;
@@ -92,6 +94,8 @@ export class Director implements MetricsSource {
     this.log = opts.logger;
     this.mac = opts.mac ?? randomMac();
     this.routes = new RoutingTable(opts.addresses, opts.gateway ?? 0);
+    // Frames waiting for ARP are copied whole: room for the largest frame of the link.
+    this.neighbors = new NeighborTable(1024, 256, Math.max(2048, (opts.mtu ?? 1500) + 18));
     this.tracker = new ConnectionTracker(this.services.dests, opts.connMax, performance.now(), opts.sysctls ?? new IpvsSysctls());
     this.tracker.onDestinationUnreferenced = (d) => this.services.releaseIfUnreferenced(d);
     this.rates = new RateEstimator(this.services.serviceStats, this.services.destStats);
@@ -105,9 +109,12 @@ export class Director implements MetricsSource {
   }
 
   async start(): Promise<void> {
-    const tap = new Tap(this.opts.tap);
+    const mtu = this.opts.mtu ?? 1500;
+    // A slot holds the largest frame (MTU + Ethernet header + a VLAN tag's worth) after the headroom.
+    const tap = new Tap(this.opts.tap, { slotSize: Math.max(2048, 64 + mtu + 14 + 4) });
     this.tap = tap;
     try {
+      if (mtu !== 1500) tap.device.setMtu(mtu);
       if (this.opts.bridge) tap.device.addToBridge(this.opts.bridge);
       tap.device.setUp(true);
     } catch (e) {
@@ -119,6 +126,7 @@ export class Director implements MetricsSource {
     const tx = new TxBatch(tap);
     this.host = new HostStack(this.mac, tx);
     this.pipeline = new Pipeline(this.mac, this.services, this.tracker, this.routes, this.neighbors, this.host, tx);
+    this.pipeline.linkMtu = mtu;
     const pipeline = this.pipeline;
     tap.start((count) => pipeline.processBatch(tap.arena, tap.slotSize, tap.headroom, tap.rxLengths, count, performance.now()));
     this.log.info('TAP up', { tap: tap.name, created: tap.created, bridge: this.opts.bridge ?? null, mac: formatMac(this.mac) });

@@ -40,6 +40,8 @@ const USAGE = `Usage: tapvsd --tap IFNAME [--bridge BRIDGE] [--mac MAC] --addres
   --conn-max N        connection table limit (default 1048576); beyond it new connections are refused
   --log-format F      text (default) or json
   --metrics HOST:PORT serve Prometheus metrics at http://HOST:PORT/metrics ([IPv6]:PORT, :PORT = all)
+  --mtu N             MTU of the director's link (68..9000, default 1500): the TAP's MTU and the tunnel
+                      MTU checks
   --busy-poll-us N    after a batch, keep polling the TAP for N µs (0..1000, default 0 = off): lower
                       latency for CPU spent while traffic flows (an idle daemon does not spin)
   --sysctl NAME=VALUE IPVS behaviour switch, named as the kernel's sysctl (repeatable):
@@ -63,6 +65,7 @@ interface DaemonArgs {
   logFormat: 'text' | 'json';
   sysctls: IpvsSysctls;
   busyPollUs?: number;
+  mtu?: number;
   metrics?: MetricsListen;
   keepalived?: string;
   check?: boolean;
@@ -151,6 +154,12 @@ export function parseDaemonArgs(argv: string[]): DaemonArgs | 'help' {
       case '--check':
         out.check = true;
         break;
+      case '--mtu': {
+        const n = Number(value());
+        if (!Number.isInteger(n) || n < 68 || n > 9000) throw new UsageError(`invalid --mtu '${argv[i]}' (68..9000)`);
+        out.mtu = n;
+        break;
+      }
       case '--busy-poll-us': {
         const n = Number(value());
         if (!Number.isInteger(n) || n < 0 || n > 1000) throw new UsageError(`invalid --busy-poll-us '${argv[i]}' (0..1000)`);
@@ -203,6 +212,7 @@ async function main(argv: string[]): Promise<number> {
     connMax: args.connMax,
     sysctls: args.sysctls,
     busyPollUs: args.busyPollUs,
+    mtu: args.mtu,
     logger,
     metrics: args.metrics,
   });

@@ -77,3 +77,21 @@ describe.skipIf(SKIP_REASON !== null)('IPIP tunnelling end to end', () => {
     expect(route.stdout).toMatch(/mtu 1480/);
   });
 });
+
+describe.skipIf(SKIP_REASON !== null)('tapvsd --mtu', () => {
+  const { lab } = useLab({ realServers: 1, directorArgs: ['--mtu', '1400'] });
+
+  it('sets the TAP MTU and the tunnel MTU the director reports (1400 - 20)', async () => {
+    const link = await lab().exec(lab().dir, 'ip', ['link', 'show', 'tapvs0']);
+    expect(link.stdout).toMatch(/mtu 1400 /);
+    await lab().realServerForDirectRouting(0);
+    await tapvsOk(lab(), ['-A', '-u', `${VIP}:9000`, '-s', 'rr']);
+    await tapvsOk(lab(), ['-a', '-u', `${VIP}:9000`, '-r', RS1, '-i']);
+    const send = await lab().exec(lab().cli, 'python3', [
+      '-c',
+      `import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.setsockopt(socket.IPPROTO_IP,10,2)\ns.sendto(b'x'*1372,('${VIP}',9000))\ntime.sleep(0.5)`,
+    ]);
+    expect(send.code).toBe(0);
+    expect((await lab().exec(lab().cli, 'ip', ['route', 'get', VIP])).stdout).toMatch(/mtu 1380/);
+  });
+});

@@ -19,6 +19,7 @@ import { Pipeline } from './dataplane/pipeline.js';
 import { RoutingTable, type InterfaceAddress } from './dataplane/routes.js';
 import { Tap } from './dataplane/tap.js';
 import { TxBatch } from './dataplane/tx-batch.js';
+import { Ipv6Addresses } from './dataplane/addresses6.js';
 import { formatIpv4 } from './dataplane/wire/ipv4.js';
 import type { Logger } from './logger.js';
 import { ESTIMATOR_PERIOD_MS, RateEstimator } from './stats/rate-estimator.js';
@@ -32,6 +33,8 @@ export interface DirectorOptions {
   /** The director's MAC on the LAN (what ARP replies announce); random locally administered if absent. */
   mac?: Uint8Array;
   addresses: InterfaceAddress[];
+  /** The director's own IPv6 addresses (Neighbour Discovery and ping only, for now). */
+  addresses6?: Uint8Array[];
   gateway?: number;
   socketPath: string;
   /** Connection table limit. */
@@ -127,6 +130,7 @@ export class Director implements MetricsSource {
     this.host = new HostStack(this.mac, tx);
     this.pipeline = new Pipeline(this.mac, this.services, this.tracker, this.routes, this.neighbors, this.host, tx);
     this.pipeline.linkMtu = mtu;
+    this.pipeline.addresses6 = new Ipv6Addresses(this.opts.addresses6 ?? []);
     const pipeline = this.pipeline;
     tap.start((count) => pipeline.processBatch(tap.arena, tap.slotSize, tap.headroom, tap.rxLengths, count, performance.now()));
     this.log.info('TAP up', { tap: tap.name, created: tap.created, bridge: this.opts.bridge ?? null, mac: formatMac(this.mac) });

@@ -15,6 +15,7 @@
 import fs from 'node:fs';
 import { Director } from '../director.js';
 import { parseIpv4 } from '../dataplane/wire/ipv4.js';
+import { parseIpv6 } from '../dataplane/wire/ipv6.js';
 import type { InterfaceAddress } from '../dataplane/routes.js';
 import { Logger } from '../logger.js';
 import { IpvsSysctls } from '../control/sysctls.js';
@@ -32,7 +33,9 @@ const USAGE = `Usage: tapvsd --tap IFNAME [--bridge BRIDGE] [--mac MAC] --addres
   --tap IFNAME        TAP device to create (or attach to) in the current network namespace
   --bridge BRIDGE     enslave the TAP to this existing Linux bridge
   --mac MAC           the director's MAC address on the LAN (default: random, locally administered)
-  --address IP/PREFIX the director's own address (DIP); ARP and ICMP echo are answered for it and every VIP
+  --address IP/PREFIX the director's own address (DIP); ARP and ICMP echo are answered for it and every VIP.
+                      An IPv6 address (fd00:1::1/64) gets Neighbour Discovery and ping (IPv6 services
+                      are not supported yet)
   --gateway IP        default route for destinations outside the --address subnets
   --socket PATH       control socket (default $TAPVS_SOCKET or /run/tapvs.sock), created mode 0600
   --rules FILE        rules in 'ipvsadm -S' format, applied at start (all or nothing); SIGHUP re-reads
@@ -58,6 +61,7 @@ interface DaemonArgs {
   bridge?: string;
   mac?: Uint8Array;
   addresses: InterfaceAddress[];
+  addresses6: Uint8Array[];
   gateway?: number;
   socket: string;
   rules?: string;
@@ -81,6 +85,14 @@ function parseMac(text: string): Uint8Array {
   return mac;
 }
 
+function parseAddress6(text: string): Uint8Array {
+  const m = /^([0-9a-fA-F:.]+)\/(\d{1,3})$/.exec(text);
+  const addr = m ? parseIpv6(m[1]) : null;
+  const prefix = m ? Number(m[2]) : NaN;
+  if (!addr || !(prefix >= 1 && prefix <= 128)) throw new UsageError(`invalid address '${text}' (expected IPv6/PREFIX)`);
+  return addr;
+}
+
 function parseAddress(text: string): InterfaceAddress {
   const m = /^([0-9.]+)\/(\d{1,2})$/.exec(text);
   const addr = m ? parseIpv4(m[1]) : NaN;
@@ -90,8 +102,9 @@ function parseAddress(text: string): InterfaceAddress {
 }
 
 export function parseDaemonArgs(argv: string[]): DaemonArgs | 'help' {
-  const out: Partial<DaemonArgs> & { addresses: InterfaceAddress[]; sysctls: IpvsSysctls } = {
+  const out: Partial<DaemonArgs> & { addresses: InterfaceAddress[]; addresses6: Uint8Array[]; sysctls: IpvsSysctls } = {
     addresses: [],
+    addresses6: [],
     connMax: 1 << 20,
     logFormat: 'text',
     sysctls: new IpvsSysctls(),
@@ -115,9 +128,12 @@ export function parseDaemonArgs(argv: string[]): DaemonArgs | 'help' {
       case '--mac':
         out.mac = parseMac(value());
         break;
-      case '--address':
-        out.addresses.push(parseAddress(value()));
+      case '--address': {
+        const v = value();
+        if (v.includes(':')) out.addresses6.push(parseAddress6(v));
+        else out.addresses.push(parseAddress(v));
         break;
+      }
       case '--gateway': {
         const g = parseIpv4(value());
         if (!(g >= 0)) throw new UsageError(`invalid gateway '${argv[i]}'`);
@@ -207,6 +223,7 @@ async function main(argv: string[]): Promise<number> {
     bridge: args.bridge,
     mac: args.mac,
     addresses: args.addresses,
+    addresses6: args.addresses6,
     gateway: args.gateway,
     socketPath: args.socket,
     connMax: args.connMax,

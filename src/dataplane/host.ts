@@ -12,6 +12,17 @@ import { ICMP_ECHO_REPLY, ICMP_HEADER_LEN, IcmpView } from './wire/icmp.js';
 import { IPPROTO_ICMP, IPPROTO_TCP, Ipv4View } from './wire/ipv4.js';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TcpView } from './wire/tcp.js';
 import type { TxBatch } from './tx-batch.js';
+import { IPPROTO_ICMPV6, IPV6_HEADER_LEN, Ipv6View } from './wire/ipv6.js';
+import { ICMPV6_ECHO_REPLY, icmpv6Checksum, multicastMac, NA_FLAG_OVERRIDE, NA_FLAG_SOLICITED, writeNeighborAdvert } from './wire/icmpv6.js';
+import { ETHERTYPE_IPV6 } from './wire/ethernet.js';
+
+/** ff02::1, all nodes. */
+const ALL_NODES = Uint8Array.from([0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+
+function isUnspecified6(buf: Uint8Array, off: number): boolean {
+  for (let i = 0; i < 16; i++) if (buf[off + i] !== 0) return false;
+  return true;
+}
 
 const BROADCAST = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
 const ZERO_MAC = new Uint8Array(6);
@@ -25,6 +36,7 @@ export class HostStack {
   private readonly ip = new Ipv4View();
   private readonly icmp = new IcmpView();
   private readonly tcp = new TcpView();
+  private readonly ip6 = new Ipv6View();
   private ipId = 1;
 
   constructor(
@@ -134,6 +146,47 @@ export class HostStack {
     t.write(dport, sport, seq, ack, outFlags, 0);
     t.checksum = checksum(out, t.off, 20, pseudoHeaderSum4(daddr, saddr, IPPROTO_TCP, 20));
     this.tx.send(o, ETH_HEADER_LEN + 40);
+  }
+
+  /**
+   * Answer a neighbour solicitation (the frame at `off`, ICMPv6 at `icmpOff`) for our address `target`
+   * (16 bytes at targetOff in `buf`): a solicited, override advertisement with our MAC to the soliciting
+   * node — or, for duplicate address detection (source ::), unsolicited to all nodes (RFC 4861 §7.2.4).
+   */
+  neighborAdvert(buf: Uint8Array, off: number, ipOff: number, targetOff: number): void {
+    const dad = isUnspecified6(buf, ipOff + 8);
+    const o = this.tx.allocate();
+    const out = this.tx.arena;
+    if (dad) multicastMac(ALL_NODES, 0, out, o);
+    else copyMac(out, o, buf, off + 6);
+    copyMac(out, o + 6, this.mac, 0);
+    write16(out, o + 12, ETHERTYPE_IPV6);
+    const ip6 = o + ETH_HEADER_LEN;
+    const icmp = ip6 + IPV6_HEADER_LEN;
+    // Source: the target address itself; destination: the solicitor, or all nodes for DAD.
+    this.ip6.at(out, ip6).write(0, 32, IPPROTO_ICMPV6, 255, buf, targetOff, dad ? ALL_NODES : buf, dad ? 0 : ipOff + 8);
+    writeNeighborAdvert(out, icmp, (dad ? 0 : NA_FLAG_SOLICITED) | NA_FLAG_OVERRIDE, buf, targetOff, this.mac);
+    write16(out, icmp + 2, icmpv6Checksum(out, ip6, icmp, 32));
+    this.tx.send(o, ETH_HEADER_LEN + IPV6_HEADER_LEN + 32);
+  }
+
+  /** Turn an ICMPv6 echo request (frame at `off`) into the reply, in place, and queue it. */
+  echoReply6(buf: Uint8Array, off: number): void {
+    copyMac(buf, off, buf, off + 6);
+    copyMac(buf, off + 6, this.mac, 0);
+    const ip6 = off + ETH_HEADER_LEN;
+    for (let i = 0; i < 16; i++) {
+      const t = buf[ip6 + 8 + i];
+      buf[ip6 + 8 + i] = buf[ip6 + 24 + i];
+      buf[ip6 + 24 + i] = t;
+    }
+    buf[ip6 + 7] = DEFAULT_TTL; // hop limit (not in the checksum)
+    const icmp = ip6 + IPV6_HEADER_LEN;
+    const typeWord = read16(buf, icmp);
+    buf[icmp] = ICMPV6_ECHO_REPLY;
+    // Swapping the addresses leaves the pseudo-header sum unchanged; only the type changes.
+    write16(buf, icmp + 2, updateChecksum16(read16(buf, icmp + 2), typeWord, read16(buf, icmp)));
+    this.tx.send(off, ETH_HEADER_LEN + IPV6_HEADER_LEN + this.ip6.at(buf, ip6).payloadLength);
   }
 
   private nextId(): number {

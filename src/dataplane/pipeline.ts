@@ -20,7 +20,10 @@ import type { RoutingTable } from './routes.js';
 import type { TxBatch } from './tx-batch.js';
 import { ARP_LEN, ARP_OP_REPLY, ARP_OP_REQUEST, ArpView } from './wire/arp.js';
 import { copyMac } from './wire/bytes.js';
-import { ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetView } from './wire/ethernet.js';
+import { ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, EthernetView } from './wire/ethernet.js';
+import { IPPROTO_ICMPV6, IPV6_HEADER_LEN } from './wire/ipv6.js';
+import { ICMPV6_ECHO_REQUEST, icmpv6Checksum, ND_NEIGHBOR_SOLICIT } from './wire/icmpv6.js';
+import { Ipv6Addresses } from './addresses6.js';
 import { ICMP_DEST_UNREACH, ICMP_ECHO_REQUEST, ICMP_FRAG_NEEDED, ICMP_HEADER_LEN, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, IcmpView } from './wire/icmp.js';
 import { IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP, IPV4_MIN_HEADER_LEN, Ipv4View } from './wire/ipv4.js';
 import { encapsulateTunnel, IPIP_OVERHEAD, outerFragmentPayload, tunnelOverhead } from '../modes/tun.js';
@@ -69,6 +72,9 @@ export class Pipeline {
     return svc.scheduler.schedule(svc.dests, this.services.dests, this.tuple);
   };
 
+  /** The director's IPv6 addresses (Neighbour Discovery and echo only). */
+  addresses6 = new Ipv6Addresses([]);
+
   constructor(
     private readonly mac: Uint8Array,
     private readonly services: ServiceTable,
@@ -95,13 +101,43 @@ export class Pipeline {
     this.framesIn++;
     if (len < ETH_HEADER_LEN) return this.drop(D.DROP_MALFORMED);
     const eth = this.eth.at(buf, off);
-    if (!eth.dstEquals(this.mac) && !eth.isBroadcastDst()) {
-      return this.drop(eth.isMulticastDst() ? D.DROP_UNSUPPORTED : D.DROP_NOT_FOR_US);
-    }
     const type = eth.etherType;
+    if (!eth.dstEquals(this.mac) && !eth.isBroadcastDst()) {
+      // IPv6 Neighbour Discovery comes to multicast MACs (33:33:...).
+      if (!(eth.isMulticastDst() && type === ETHERTYPE_IPV6 && this.addresses6.count > 0))
+        return this.drop(eth.isMulticastDst() ? D.DROP_UNSUPPORTED : D.DROP_NOT_FOR_US);
+    }
     if (type === ETHERTYPE_IPV4) return this.processIpv4(buf, off, len);
     if (type === ETHERTYPE_ARP) return this.processArp(buf, off, len);
+    if (type === ETHERTYPE_IPV6) return this.processIpv6(buf, off, len);
     this.drop(D.DROP_UNSUPPORTED);
+  }
+
+  /**
+   * IPv6: the director's own presence — Neighbour Discovery for its addresses and ICMPv6 echo. IPv6
+   * services are not there yet; everything else is counted as unsupported.
+   */
+  private processIpv6(buf: Uint8Array, off: number, len: number): void {
+    const a6 = this.addresses6;
+    if (a6.count === 0) return this.drop(D.DROP_UNSUPPORTED);
+    const ip6 = off + ETH_HEADER_LEN;
+    if (len < ETH_HEADER_LEN + IPV6_HEADER_LEN + 8 || buf[ip6] >>> 4 !== 6) return this.drop(D.DROP_MALFORMED);
+    const plen = (buf[ip6 + 4] << 8) | buf[ip6 + 5];
+    if (plen > len - ETH_HEADER_LEN - IPV6_HEADER_LEN || plen < 8) return this.drop(D.DROP_MALFORMED);
+    const dstOff = ip6 + 24;
+    const forUs = a6.isLocal(buf, dstOff);
+    if (!forUs && !a6.isSolicitedNodeGroup(buf, dstOff)) return this.drop(D.DROP_UNSUPPORTED);
+    if (buf[ip6 + 6] !== IPPROTO_ICMPV6) return this.drop(D.DROP_HOST);
+    const icmp = ip6 + IPV6_HEADER_LEN;
+    if (icmpv6Checksum(buf, ip6, icmp, plen) !== ((buf[icmp + 2] << 8) | buf[icmp + 3])) return this.drop(D.DROP_MALFORMED);
+    const type = buf[icmp];
+    // Neighbour solicitation (RFC 4861 §7.1.1: hop limit 255, code 0) for one of our addresses.
+    if (type === ND_NEIGHBOR_SOLICIT && buf[ip6 + 7] === 255 && buf[icmp + 1] === 0 && plen >= 24 && a6.isLocal(buf, icmp + 8)) {
+      this.host.neighborAdvert(buf, off, ip6, icmp + 8);
+      return this.drop(D.DROP_HOST);
+    }
+    if (type === ICMPV6_ECHO_REQUEST && forUs) return this.host.echoReply6(buf, off);
+    this.drop(D.DROP_HOST);
   }
 
   private drop(reason: number): void {

@@ -43,6 +43,8 @@ export interface LabOptions {
   /** Namespace name prefix; unique per run. */
   id?: string;
   realServers?: number;
+  /** Keep IPv6 on in the namespaces (the lab turns it off by default to keep the LAN quiet). */
+  ipv6?: boolean;
 }
 
 export class LabTopology {
@@ -55,6 +57,7 @@ export class LabTopology {
   private readonly processes: Background[] = [];
   private daemon: Background | null = null;
   private created: string[] = [];
+  private readonly ipv6: boolean;
 
   constructor(opts: LabOptions = {}) {
     this.id = opts.id ?? `tapvs-${process.pid.toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
@@ -62,6 +65,7 @@ export class LabTopology {
     this.dir = `${this.id}-dir`;
     this.rs = Array.from({ length: opts.realServers ?? 2 }, (_, i) => `${this.id}-rs${i + 1}`);
     this.workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tapvs-lab-'));
+    this.ipv6 = opts.ipv6 ?? false;
     this.socketPath = path.join(this.workDir, 'tapvs.sock');
   }
 
@@ -72,8 +76,8 @@ export class LabTopology {
       await must('ip', ['netns', 'add', n]);
       this.created.push(n);
       await must('ip', ['-n', n, 'link', 'set', 'lo', 'up']);
-      // Keep IPv6 quiet on the lab LAN (router solicitations, DAD): the lab is IPv4.
-      await run('ip', ['netns', 'exec', n, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+      // Keep IPv6 quiet on the lab LAN (router solicitations, DAD) unless a test wants it.
+      if (!this.ipv6) await run('ip', ['netns', 'exec', n, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
     }
     await must('ip', ['-n', this.dir, 'link', 'add', LAB_BRIDGE, 'type', 'bridge', 'forward_delay', '0']);
     await must('ip', ['-n', this.dir, 'link', 'set', LAB_BRIDGE, 'up']);

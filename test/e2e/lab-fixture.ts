@@ -17,12 +17,12 @@ export interface Served {
   error?: string;
 }
 
-export function useLab(opts: { realServers?: number; directorArgs?: string[] } = {}): { lab: () => LabTopology } {
+export function useLab(opts: { realServers?: number; directorArgs?: string[]; ipv6?: boolean } = {}): { lab: () => LabTopology } {
   let lab: LabTopology | null = null;
   beforeAll(async () => {
     if (SKIP_REASON) return;
     // Namespaces of end-to-end tests are tvt-<pid>-<random>-<role> (global-setup removes those of dead runs).
-    lab = new LabTopology({ id: `tvt-${process.pid}-${Math.random().toString(36).slice(2, 6)}`, realServers: opts.realServers ?? 2 });
+    lab = new LabTopology({ id: `tvt-${process.pid}-${Math.random().toString(36).slice(2, 6)}`, realServers: opts.realServers ?? 2, ipv6: opts.ipv6 });
     try {
       await lab.up();
       for (let i = 0; i < (opts.realServers ?? 2); i++) await lab.startRealServer(i);

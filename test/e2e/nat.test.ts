@@ -240,3 +240,20 @@ describe.skipIf(SKIP_REASON !== null)('tapvsd with busy-polling', () => {
     expect(tap.busyPollBatches).toBeGreaterThan(0);
   });
 });
+
+describe.skipIf(SKIP_REASON !== null)('the director on IPv6', () => {
+  const { lab } = useLab({ realServers: 1, ipv6: true, directorArgs: ['--address', 'fd00:1::1/64', '--mac', DIRECTOR_MAC] });
+
+  it('answers neighbour discovery and ping6 for its own IPv6 address', async () => {
+    const add = await lab().exec(lab().cli, 'ip', ['-6', 'addr', 'add', 'fd00:1::2/64', 'dev', 'eth0', 'nodad']);
+    expect(add.code, add.stderr).toBe(0);
+    const ping = await lab().exec(lab().cli, 'ping', ['-6', '-c', '2', '-i', '0.2', '-W', '2', 'fd00:1::1']);
+    expect(ping.code, ping.stdout + ping.stderr).toBe(0);
+    expect(ping.stdout).toMatch(/2 received/);
+    const neigh = await lab().exec(lab().cli, 'ip', ['-6', 'neigh', 'show', 'fd00:1::1']);
+    expect(neigh.stdout).toContain(`lladdr ${DIRECTOR_MAC}`);
+    // An address that is not the director's gets no answer.
+    const other = await lab().exec(lab().cli, 'ping', ['-6', '-c', '1', '-W', '1', 'fd00:1::9']);
+    expect(other.code).not.toBe(0);
+  });
+});

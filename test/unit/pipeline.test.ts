@@ -18,6 +18,9 @@ import { TcpView, TCP_ACK, TCP_SYN } from '../../src/dataplane/wire/tcp.js';
 import { ForwardMethod } from '../../src/control/model.js';
 import { DROP_REASON_NAMES } from '../../src/dataplane/drops.js';
 import { IpvsSysctls } from '../../src/control/sysctls.js';
+import { Ipv6Addresses } from '../../src/dataplane/addresses6.js';
+import { formatIpv6, Ipv6View, parseIpv6 } from '../../src/dataplane/wire/ipv6.js';
+import { icmpv6Checksum, solicitedNodeAddress } from '../../src/dataplane/wire/icmpv6.js';
 
 const SLOT = 2048;
 const HEADROOM = 64;
@@ -464,6 +467,54 @@ describe('Pipeline (NAT)', () => {
     g.feed(tcpFrame(DIRECTOR_MAC, CLIENT_MAC, CIP, 47000, VIP, 80, TCP_ACK)); // (same connection)
     const [icmp] = g.feed(tcpFrame(DIRECTOR_MAC, CLIENT_MAC, CIP, 47000, VIP, 80, TCP_ACK, 1460));
     expect([icmp[34], icmp[35], (icmp[40] << 8) | icmp[41]]).toEqual([3, 4, 1468]);
+  });
+
+  it('IPv6 presence: neighbour solicitation -> advertisement, DAD -> all nodes, echo -> reply, bad checksum dropped', () => {
+    const d = director();
+    const OWN = parseIpv6('fd00:1::1')!, PEER = parseIpv6('fd00:1::2')!;
+    d.pipeline.addresses6 = new Ipv6Addresses([OWN]);
+    const icmp6 = (dstMac: number[], src: Uint8Array, dst: Uint8Array, body: number[], hop = 255): Uint8Array => {
+      const f = new Uint8Array(14 + 40 + body.length);
+      f.set(dstMac, 0);
+      f.set(CLIENT_MAC, 6);
+      f[12] = 0x86;
+      f[13] = 0xdd;
+      new Ipv6View().at(f, 14).write(0, body.length, 58, hop, src, 0, dst, 0);
+      f.set(body, 54);
+      const c = icmpv6Checksum(f, 14, 54, body.length);
+      f[56] = c >> 8;
+      f[57] = c & 0xff;
+      return f;
+    };
+    const sn = new Uint8Array(16);
+    solicitedNodeAddress(OWN, 0, sn, 0);
+    const ns = (src: Uint8Array): Uint8Array => icmp6([0x33, 0x33, 0xff, 0, 0, 1], src, sn, [135, 0, 0, 0, 0, 0, 0, 0, ...OWN, 1, 1, ...CLIENT_MAC]);
+    const [na] = d.feed(ns(PEER));
+    expect(mac(na, 0)).toBe('02:00:00:00:00:01');
+    expect([na[54], na[58]]).toEqual([136, 0x60]); // NA, solicited + override
+    expect(formatIpv6(na.subarray(22, 38))).toBe('fd00:1::1');
+    expect(formatIpv6(na.subarray(38, 54))).toBe('fd00:1::2');
+    expect(Array.from(na.subarray(78, 86))).toEqual([2, 1, 2, 0, 0, 0, 0, 0xfe]);
+    expect(icmpv6Checksum(na, 14, 54, 32)).toBe((na[56] << 8) | na[57]);
+    // Duplicate address detection (source ::): advertised to all nodes, not solicited.
+    const [dad] = d.feed(ns(new Uint8Array(16)));
+    expect(mac(dad, 0)).toBe('33:33:00:00:00:01');
+    expect([dad[54], dad[58]]).toEqual([136, 0x20]);
+    // A solicitation for an address that is not ours, or with a hop limit below 255, gets nothing.
+    expect(d.feed(icmp6([0x33, 0x33, 0xff, 0, 0, 1], PEER, sn, [135, 0, 0, 0, 0, 0, 0, 0, ...PEER]))).toHaveLength(0);
+    expect(d.feed(icmp6([0x33, 0x33, 0xff, 0, 0, 1], PEER, sn, [135, 0, 0, 0, 0, 0, 0, 0, ...OWN], 64))).toHaveLength(0);
+    // Echo request to our address -> reply in place.
+    const echo = icmp6(Array.from(DIRECTOR_MAC), PEER, OWN, [128, 0, 0, 0, 0x12, 0x34, 0, 1, 0x61, 0x62]);
+    const [rep] = d.feed(echo);
+    expect(rep[54]).toBe(129);
+    expect(formatIpv6(rep.subarray(38, 54))).toBe('fd00:1::2');
+    expect(icmpv6Checksum(rep, 14, 54, 10)).toBe((rep[56] << 8) | rep[57]);
+    // A corrupted checksum is dropped.
+    echo[60] ^= 1;
+    expect(d.feed(echo)).toHaveLength(0);
+    // Without IPv6 addresses, IPv6 is unsupported.
+    const plain = director();
+    expect(plain.feed(ns(PEER))).toHaveLength(0);
   });
 
   it('expire_nodest_conn: packets of a deleted real server are dropped by default, rescheduled with 1', () => {

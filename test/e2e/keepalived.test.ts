@@ -121,7 +121,7 @@ describe.skipIf(SKIP_REASON !== null)('keepalived.conf end to end', () => {
   });
 
   it('the reload-keepalived control request does the same; a broken file changes nothing', async () => {
-    writeFileSync(conf, V3 + 'virtual_server 198.18.1.100 82 {\n    lb_kind TUN type gre\n    protocol TCP\n    real_server 198.18.2.11 82 {\n    }\n}\n');
+    writeFileSync(conf, V3 + 'virtual_server 198.18.1.100 82 {\n    lb_kind NAT\n    persistence_timeout 60\n    persistence_engine sip\n    protocol TCP\n    real_server 198.18.2.11 82 {\n    }\n}\n');
     const client = new ControlClient(lab.socketPath);
     try {
       const bad = await client.request({ op: 'reload-keepalived' });
@@ -143,11 +143,11 @@ describe.skipIf(SKIP_REASON !== null)('keepalived.conf end to end', () => {
 
 describe.skipIf(SKIP_REASON !== null)('tapvsd --keepalived without a lab', () => {
   it('stops with the virtual_server file:line of what the data plane refuses, before creating its TAP', async () => {
-    const file = join(FIXTURES, 'tun-gue.conf');
+    const file = join(FIXTURES, 'ipv6-vs.conf');
     const r = await run(process.execPath, [TAPVSD_JS, '--tap', 'tvtkagre0', '--address', '198.18.1.1/24', '--socket', join(work, 'x.sock'), '--keepalived', file]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`tapvsd: ${file}:4: virtual_server TCP 198.18.1.100:80: real_server 198.18.2.11:80 (${file}:9): `);
-    expect(r.stderr).toContain('refused by tapvsd: only IPIP tunnels (--tun-type ipip) are supported yet (lvs_method TUN type gue port 6080); nothing applied');
+    expect(r.stderr).toContain(`tapvsd: ${file}:4: virtual_server TCP [fd00:1::100]:80: `);
+    expect(r.stderr).toContain('refused by tapvsd: IPv6 services are not supported yet; nothing applied');
     expect(execFileSync('ip', ['link', 'show']).toString()).not.toContain('tvtkagre0');
   });
 
@@ -160,8 +160,8 @@ describe.skipIf(SKIP_REASON !== null)('tapvsd --keepalived without a lab', () =>
     writeFileSync(conf, V1);
     const clean = await asNobody(['--keepalived', conf, '--check']);
     expect([clean.code, clean.stderr]).toEqual([0, '']);
-    const refused = await asNobody(['--keepalived', join(FIXTURES, 'tun-gue.conf'), '--check']);
+    const refused = await asNobody(['--keepalived', join(FIXTURES, 'ipv6-vs.conf'), '--check']);
     expect(refused.code).toBe(3);
-    expect(refused.stderr).toContain('tun-gue.conf:4: error: virtual_server TCP 198.18.1.100:80');
+    expect(refused.stderr).toContain('ipv6-vs.conf:4: error: virtual_server TCP [fd00:1::100]:80');
   });
 });

@@ -83,12 +83,12 @@ describe('loading at start', () => {
     ]);
   });
 
-  it('what the data plane refuses (a GUE tunnel) fails the load at the virtual_server line, nothing applied', () => {
+  it('what the data plane refuses (an IPv6 virtual server) fails the load at the virtual_server line, nothing applied', () => {
     const d = director();
-    const file = join(FIXTURES, 'tun-gue.conf');
+    const file = join(FIXTURES, 'ipv6-vs.conf');
     const res = startKeepalived(file, d, new Logger('text', 'info', () => {}));
     expect('error' in res && res.error).toBe(
-      `${file}:4: virtual_server TCP 198.18.1.100:80: real_server 198.18.2.11:80 (${file}:9): add-server TCP 198.18.1.100:80 -> 198.18.2.11:80 (TUN, weight 1) refused by tapvsd: only IPIP tunnels (--tun-type ipip) are supported yet (lvs_method TUN type gue port 6080); nothing applied`,
+      `${file}:4: virtual_server TCP [fd00:1::100]:80: add-service TCP [fd00:1::100]:80 (wrr) refused by tapvsd: IPv6 services are not supported yet; nothing applied`,
     );
     expect(listing(d)).toEqual([]);
     expect(d.reloadKeepalived).toBeNull();
@@ -157,11 +157,11 @@ describe('reload', () => {
     const d = director(logs);
     const file = write(NAT(80, RS('198.18.2.11')));
     startKeepalived(file, d, new Logger('text', 'info', (l) => logs.push(l)));
-    writeFileSync(file, NAT(80, RS('198.18.2.12'), '  lb_kind TUN type gre\n'));
+    writeFileSync(file, NAT(80, RS('198.18.2.12'), '  persistence_timeout 60\n  persistence_engine sip\n'));
     const reply = d.handle({ op: 'reload-keepalived' });
     expect(reply.ok).toBe(false);
-    expect(!reply.ok && reply.message).toBe(
-      `keepalived reload refused, configuration unchanged: ${file}:1: virtual_server TCP 198.18.1.100:80: real_server 198.18.2.12:80 (${file}:6): add-server TCP 198.18.1.100:80 -> 198.18.2.12:80 (TUN, weight 1) refused by tapvsd: only IPIP tunnels (--tun-type ipip) are supported yet (lvs_method TUN type gre)`,
+    expect(!reply.ok && reply.message).toMatch(
+      new RegExp(`^keepalived reload refused, configuration unchanged: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:1: virtual_server TCP 198\\.18\\.1\\.100:80: .*refused by tapvsd: persistence engines \\(--pe\\) are not supported yet`),
     );
     expect(listing(d)).toEqual(['TCP 198.18.1.100:80 rr: 198.18.2.11:80/1']);
     writeFileSync(file, NAT(80, RS('198.18.2.12'), '  delay_loop abc\n  frobnicate\n  quorum\n'));
@@ -217,18 +217,19 @@ describe('--check', () => {
     expect(checkKeepalived(write(NAT(80, RS('198.18.2.11')))).code).toBe(0);
     expect(checkKeepalived(join(FIXTURES, 'seed-000-lvs-nat.conf')).code).toBe(4);
     expect(checkKeepalived(join(FIXTURES, 'seed-001-tcp-http.conf')).code).toBe(4);
-    expect(checkKeepalived(join(FIXTURES, 'all-keywords.conf')).code).toBe(3); // a GUE tunnel
+    expect(checkKeepalived(join(FIXTURES, 'all-keywords.conf')).code).toBe(4); // warnings only (deprecated keywords)
+    expect(checkKeepalived(join(FIXTURES, 'ipv6-vs.conf')).code).toBe(3); // refused by the data plane
     expect(checkKeepalived(join(tmp, 'missing.conf')).code).toBe(3);
   });
 
   it('reports the data plane refusal at the virtual_server line, without a TAP', () => {
-    const file = join(FIXTURES, 'tun-gue.conf');
+    const file = join(FIXTURES, 'ipv6-vs.conf');
     const out: string[] = [];
     const err: string[] = [];
     const code = runKeepalivedCheck(file, undefined, (s) => out.push(s), (s) => err.push(s));
     expect(code).toBe(3);
     expect(err.join('')).toBe(
-      `${file}:4: error: virtual_server TCP 198.18.1.100:80: real_server 198.18.2.11:80 (${file}:9): add-server TCP 198.18.1.100:80 -> 198.18.2.11:80 (TUN, weight 1) refused by tapvsd: only IPIP tunnels (--tun-type ipip) are supported yet (lvs_method TUN type gue port 6080)\n`,
+      `${file}:4: error: virtual_server TCP [fd00:1::100]:80: add-service TCP [fd00:1::100]:80 (wrr) refused by tapvsd: IPv6 services are not supported yet\n`,
     );
     expect(out.join('')).toBe(`${file}: 1 virtual server(s), 1 service(s), 1 destination(s); 1 error(s), 0 warning(s)\n`);
   });

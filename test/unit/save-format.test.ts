@@ -10,59 +10,13 @@ import { compareDestinations, compareServices, ipvsSort } from '../../src/contro
 import type { DestinationSnapshot, MarkRule, ServiceSnapshot, TableSnapshot } from '../../src/control/model.js';
 import type { Command } from '../../src/control/protocol.js';
 import { formatSave, tokenizeRestoreInput } from '../../src/control/save-format.js';
+import { dest, service, table, ZERO_RATE, ZERO_STATS } from '../snapshot-builders.js';
 
 const names = FileNameDatabase.fromText(
   '10.0.0.9 web1.example web1\n10.0.0.10 web2.example\n',
   'http 80/tcp www\nhttp-alt 8080/tcp\ndomain 53/udp\n',
 );
 
-const ZERO_STATS = { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 };
-const ZERO_RATE = { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 };
-
-function dest(addr: string, port: number, extra: Partial<DestinationSnapshot> = {}): DestinationSnapshot {
-  return {
-    af: addr.includes(':') ? 6 : 4,
-    addr,
-    port,
-    forward: 0,
-    weight: 1,
-    uThreshold: 0,
-    lThreshold: 0,
-    tunType: 0,
-    tunPort: 0,
-    tunFlags: 0,
-    activeConns: 0,
-    inactConns: 0,
-    persistConns: 0,
-    stats: { ...ZERO_STATS },
-    rate: { ...ZERO_RATE },
-    ...extra,
-  };
-}
-
-function service(protocol: number, addr: string, port: number, dests: DestinationSnapshot[], extra: Partial<ServiceSnapshot> = {}): ServiceSnapshot {
-  const af = addr.includes(':') ? 6 : 4;
-  return {
-    af,
-    protocol,
-    addr,
-    port,
-    fwmark: 0,
-    scheduler: 'wlc',
-    flags: 0,
-    timeout: 0,
-    netmask: af === 6 ? '128' : '255.255.255.255',
-    pe: '',
-    dests,
-    stats: { ...ZERO_STATS },
-    rate: { ...ZERO_RATE },
-    ...extra,
-  };
-}
-
-function table(services: ServiceSnapshot[]): TableSnapshot {
-  return { connTabSize: 4096, services, timeouts: { tcp: 900, tcpfin: 120, udp: 300 } };
-}
 
 /** Plain NAT services: what tapvs supports today. */
 const NAT_TABLE = table([

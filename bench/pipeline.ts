@@ -26,7 +26,8 @@ const BATCH = 64, SLOT = 2048, HEADROOM = 64;
 const MAC = Uint8Array.from([2, 0, 0, 0, 0, 0xfe]), ROUTER = Uint8Array.from([2, 0, 0, 0, 0, 1]), RS_MAC = Uint8Array.from([2, 0, 0, 0, 0, 0x11]);
 const VIP = parseIpv4('198.18.1.100');
 const RIPS = [parseIpv4('198.18.2.11'), parseIpv4('198.18.2.12'), parseIpv4('198.18.2.13'), parseIpv4('198.18.2.14')];
-const clientOf = (k: number): number => (parseIpv4('198.19.0.0') + (k >>> 4)) >>> 0; // clients behind a router
+const CLIENTS = parseIpv4('198.19.0.0');
+const clientOf = (k: number): number => (CLIENTS + (k >>> 4)) >>> 0; // clients behind a router
 const cportOf = (k: number): number => 1024 + (k & 15) * 1000 + ((k >>> 20) & 511);
 
 /** A TAP stand-in: the same arena layout; write() just counts. */

@@ -29,6 +29,7 @@ import type { DestinationTable } from '../dataplane/destination-table.js';
 import { DEST_F_AVAILABLE, DEST_F_OVERLOAD } from '../dataplane/destination-table.js';
 import { DestinationChange, type PacketTuple, type Scheduler } from './scheduler.js';
 import { hash32 } from './dh.js';
+import { leastWeightedOverhead } from './wlc.js';
 
 export const LBLC_TAB_BITS = 10;
 export const LBLC_TAB_SIZE = 1 << LBLC_TAB_BITS;
@@ -52,31 +53,7 @@ export interface LocalityOptions {
 }
 
 /** __ip_vs_lblc_schedule / __ip_vs_lblcr_schedule: the wlc minimum (overhead = active * 256 + inactive). */
-export function lblcLeastLoaded(dests: readonly number[], table: DestinationTable): number {
-  const weight = table.weight;
-  const flags = table.flags;
-  const active = table.activeConns;
-  const inactive = table.inactConns;
-  const n = dests.length;
-  let i = 0;
-  for (; i < n; i++) {
-    const id = dests[i];
-    if ((flags[id] & DEST_F_OVERLOAD) === 0 && weight[id] > 0) break;
-  }
-  if (i === n) return -1;
-  let least = dests[i];
-  let loh = active[least] * 256 + inactive[least];
-  for (i = i + 1; i < n; i++) {
-    const id = dests[i];
-    if ((flags[id] & DEST_F_OVERLOAD) !== 0) continue;
-    const doh = active[id] * 256 + inactive[id];
-    if (loh * weight[id] > doh * weight[least]) {
-      least = id;
-      loh = doh;
-    }
-  }
-  return least;
-}
+export const lblcLeastLoaded = leastWeightedOverhead;
 
 /**
  * lblc's is_overloaded: the server has more active connections than its weight AND some destination

@@ -19,31 +19,39 @@ export class WlcScheduler implements Scheduler {
   }
 
   schedule(dests: readonly number[], table: DestinationTable, _pkt: PacketTuple): number {
-    const weight = table.weight;
-    const flags = table.flags;
-    const active = table.activeConns;
-    const inactive = table.inactConns;
-    const n = dests.length;
-    // The first candidate: the first non-overloaded destination with weight > 0.
-    let i = 0;
-    for (; i < n; i++) {
-      const id = dests[i];
-      if ((flags[id] & DEST_F_OVERLOAD) === 0 && weight[id] > 0) break;
-    }
-    if (i === n) return -1;
-    let least = dests[i];
-    let leastOverhead = active[least] * 256 + inactive[least];
-    // Kernel: the rest of the list only skips OVERLOAD; a weight-0 destination cannot win because
-    // overhead(L) * 0 > overhead(D) * weight(L) never holds.
-    for (i = i + 1; i < n; i++) {
-      const id = dests[i];
-      if ((flags[id] & DEST_F_OVERLOAD) !== 0) continue;
-      const overhead = active[id] * 256 + inactive[id];
-      if (leastOverhead * weight[id] > overhead * weight[least]) {
-        least = id;
-        leastOverhead = overhead;
-      }
-    }
-    return least;
+    return leastWeightedOverhead(dests, table);
   }
+}
+
+/**
+ * The wlc minimum: the destination with the smallest (activeconns * 256 + inactconns) / weight, or -1.
+ * Also the "least loaded" choice of lblc and lblcr (__ip_vs_lblc_schedule, __ip_vs_lblcr_schedule).
+ */
+export function leastWeightedOverhead(dests: readonly number[], table: DestinationTable): number {
+  const weight = table.weight;
+  const flags = table.flags;
+  const active = table.activeConns;
+  const inactive = table.inactConns;
+  const n = dests.length;
+  // The first candidate: the first non-overloaded destination with weight > 0.
+  let i = 0;
+  for (; i < n; i++) {
+    const id = dests[i];
+    if ((flags[id] & DEST_F_OVERLOAD) === 0 && weight[id] > 0) break;
+  }
+  if (i === n) return -1;
+  let least = dests[i];
+  let leastOverhead = active[least] * 256 + inactive[least];
+  // Kernel: the rest of the list only skips OVERLOAD; a weight-0 destination cannot win because
+  // overhead(L) * 0 > overhead(D) * weight(L) never holds.
+  for (i = i + 1; i < n; i++) {
+    const id = dests[i];
+    if ((flags[id] & DEST_F_OVERLOAD) !== 0) continue;
+    const overhead = active[id] * 256 + inactive[id];
+    if (leastOverhead * weight[id] > overhead * weight[least]) {
+      least = id;
+      leastOverhead = overhead;
+    }
+  }
+  return least;
 }

@@ -212,8 +212,8 @@ export class Pipeline {
       if (local && type === ICMP_ECHO_REQUEST) return this.host.echoReply(buf, off);
       if (isRelatedIcmpType(type) && l4Len >= ICMP_ERROR_MIN) {
         if (vip) return this.icmpFromClient(buf, off, ip, l4Off, l4Len);
-        if (this.services.isLocalAddress(dst)) return this.icmpFromFullnatRealServer(buf, off, ip, l4Off, l4Len);
-        if (!local) return this.icmpFromRealServer(buf, off, ip, l4Off, l4Len);
+        if (this.services.isLocalAddress(dst)) return this.icmpFromRealServer(buf, off, ip, l4Off, l4Len, true);
+        if (!local) return this.icmpFromRealServer(buf, off, ip, l4Off, l4Len, false);
       }
       return this.drop(local ? D.DROP_HOST : D.DROP_NOT_ROUTED);
     }
@@ -405,43 +405,28 @@ export class Pipeline {
   }
 
   /**
-   * An ICMP error from the real-server side about a NAT connection (kernel ip_vs_out_icmp): the embedded
-   * packet is client -> RIP; translated so the client sees an error about its packet to the VIP.
+   * An ICMP error from the real-server side (kernel ip_vs_out_icmp), translated so the client sees an
+   * error about its own packet to the VIP, from the VIP's side.
+   *   NAT: the embedded packet is CIP:cport -> RIP:rport (found as a reply would be).
+   *   FULLNAT (sent to a local address): the embedded packet is LIP:lport -> RIP:rport; the client gets
+   *   it from the VIP about CIP:cport -> VIP:vport.
    */
-  private icmpFromRealServer(buf: Uint8Array, off: number, ip: Ipv4View, l4Off: number, l4Len: number): void {
+  private icmpFromRealServer(buf: Uint8Array, off: number, ip: Ipv4View, l4Off: number, l4Len: number, fullnat: boolean): void {
     const e = this.embeddedOf(buf, l4Off, l4Len);
     if (!e) return this.drop(D.DROP_MALFORMED);
     const conns = this.tracker.table;
-    // Inverted embedded header: RIP:rport -> CIP:cport, as a reply of the connection would be.
-    const cid = conns.lookupOutMasq(e.protocol, e.dst, this.embeddedDport, e.src, this.embeddedSport);
-    if (cid < 0) return this.drop(D.DROP_NOT_ROUTED);
-    const dest = conns.destOf(cid);
-    const total = ip.totalLength;
-    if (dest >= 0 && (this.services.dests.flags[dest] & DEST_F_AVAILABLE) !== 0) this.countOut(dest, total);
-    if (ip.ttl <= 1) return this.drop(D.DROP_TTL_EXCEEDED);
-    translateIcmpToClient(ip, e, l4Off, l4Len, conns.vaddrOf(cid), conns.vportOf(cid));
-    ip.decrementTtl();
-    this.forwardedOut++;
-    const client = conns.caddrOf(cid);
-    conns.replyNeighbor[cid] = this.transmit(buf, off, ETH_HEADER_LEN + total, this.routes.nextHop(client), conns.replyNeighbor[cid]);
-  }
-
-  /**
-   * An ICMP error from a real server to a FULLNAT local address: the embedded packet is LIP:lport ->
-   * RIP:rport; the client gets it as an error about CIP:cport -> VIP:vport, from the VIP.
-   */
-  private icmpFromFullnatRealServer(buf: Uint8Array, off: number, ip: Ipv4View, l4Off: number, l4Len: number): void {
-    const e = this.embeddedOf(buf, l4Off, l4Len);
-    if (!e) return this.drop(D.DROP_MALFORMED);
-    const conns = this.tracker.table;
-    const cid = conns.lookupOutFullnat(e.protocol, e.dst, this.embeddedDport, e.src, this.embeddedSport);
-    if (cid < 0) return this.drop(D.DROP_HOST);
+    // Inverted embedded header: RIP:rport -> CIP:cport (or LIP:lport), as a reply of the connection would be.
+    const cid = fullnat
+      ? conns.lookupOutFullnat(e.protocol, e.dst, this.embeddedDport, e.src, this.embeddedSport)
+      : conns.lookupOutMasq(e.protocol, e.dst, this.embeddedDport, e.src, this.embeddedSport);
+    if (cid < 0) return this.drop(fullnat ? D.DROP_HOST : D.DROP_NOT_ROUTED);
     const dest = conns.destOf(cid);
     const total = ip.totalLength;
     if (dest >= 0 && (this.services.dests.flags[dest] & DEST_F_AVAILABLE) !== 0) this.countOut(dest, total);
     if (ip.ttl <= 1) return this.drop(D.DROP_TTL_EXCEEDED);
     const client = conns.caddrOf(cid), vip = conns.vaddrOf(cid);
-    translateIcmpFullnat(ip, e, l4Off, l4Len, vip, client, client, conns.cportOf(cid), vip, conns.vportOf(cid));
+    if (fullnat) translateIcmpFullnat(ip, e, l4Off, l4Len, vip, client, client, conns.cportOf(cid), vip, conns.vportOf(cid));
+    else translateIcmpToClient(ip, e, l4Off, l4Len, vip, conns.vportOf(cid));
     ip.decrementTtl();
     this.forwardedOut++;
     conns.replyNeighbor[cid] = this.transmit(buf, off, ETH_HEADER_LEN + total, this.routes.nextHop(client), conns.replyNeighbor[cid]);

@@ -1,5 +1,5 @@
 /** TCP header view (RFC 9293). */
-import { HeaderView } from './header-view.js';
+import { PortsHeaderView } from './header-view.js';
 import { read16, read32, write16, write32 } from './bytes.js';
 
 export const TCP_MIN_HEADER_LEN = 20;
@@ -12,19 +12,7 @@ export const TCP_ACK = 0x10;
 /** Offset of the checksum field inside the TCP header. */
 export const TCP_CHECKSUM_OFFSET = 16;
 
-export class TcpView extends HeaderView {
-  get srcPort(): number {
-    return read16(this.buf, this.off);
-  }
-  set srcPort(v: number) {
-    write16(this.buf, this.off, v);
-  }
-  get dstPort(): number {
-    return read16(this.buf, this.off + 2);
-  }
-  set dstPort(v: number) {
-    write16(this.buf, this.off + 2, v);
-  }
+export class TcpView extends PortsHeaderView {
   get seq(): number {
     return read32(this.buf, this.off + 4);
   }

@@ -93,9 +93,36 @@ export class Pipeline {
     this.now = now;
     this.batches++;
     this.headroom = headroom;
+    if (count > 1) this.touchConnections(arena, slotSize, headroom, lengths, count);
     for (let i = 0; i < count; i++) this.processFrame(arena, i * slotSize + headroom, lengths[i]);
     this.tx.flush();
   }
+
+  /**
+   * The batch's connection lookups, started early: for each IPv4 TCP/UDP frame, both of its ends are
+   * touched as a client side (the real one is not known before the service lookup; the other is a VIP
+   * or a real server, few and hot in cache). Reads only; anything short or odd is skipped.
+   */
+  private touchConnections(arena: Uint8Array, slotSize: number, headroom: number, lengths: Int32Array, count: number): void {
+    const conns = this.tracker.table;
+    let sum = 0;
+    for (let i = 0; i < count; i++) {
+      const off = i * slotSize + headroom;
+      if (lengths[i] < ETH_HEADER_LEN + IPV4_MIN_HEADER_LEN + 4 || arena[off + 12] !== 8 || arena[off + 13] !== 0) continue;
+      const ip = off + ETH_HEADER_LEN;
+      const l4 = ip + (arena[ip] & 0x0f) * 4;
+      const proto = arena[ip + 9];
+      if ((proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) || l4 + 4 > off + lengths[i]) continue;
+      const src = ((arena[ip + 12] << 24) | (arena[ip + 13] << 16) | (arena[ip + 14] << 8) | arena[ip + 15]) >>> 0;
+      const dst = ((arena[ip + 16] << 24) | (arena[ip + 17] << 16) | (arena[ip + 18] << 8) | arena[ip + 19]) >>> 0;
+      sum += conns.touch(proto, src, (arena[l4] << 8) | arena[l4 + 1]);
+      sum += conns.touch(proto, dst, (arena[l4 + 2] << 8) | arena[l4 + 3]);
+    }
+    this.touched = sum;
+  }
+
+  /** What touchConnections read (kept so that its reads stay). */
+  private touched = 0;
 
   processFrame(buf: Uint8Array, off: number, len: number): void {
     this.framesIn++;

@@ -186,14 +186,17 @@ export class ConnectionTable {
   // ---- lookups -------------------------------------------------------------------------------------
 
   /**
-   * Touch the bucket of a client side and the first entry's key block, so that a lookup shortly after
-   * finds both in cache. Called for every frame of a batch before any is processed: the reads of
-   * different frames do not depend on each other, so the CPU overlaps their cache misses (software
-   * prefetching, which JavaScript does not have otherwise). Returns what it read, for the caller to
-   * keep, so the reads are not optimised away.
+   * Software prefetching for a batch of lookups, in two passes: bucketHead() for every frame of the
+   * batch, then touchEntry() on each head, then the lookups. The reads of one pass do not depend on each
+   * other, so the CPU overlaps their cache misses (JavaScript has no prefetch instruction); the lookups
+   * then find bucket and key block in cache.
    */
-  touch(protocol: number, caddr: number, cport: number): number {
-    const i = this.buckets[this.hash(protocol, caddr, cport)];
+  /** The first entry in a client side's bucket, -1 when the bucket is empty. */
+  bucketHead(protocol: number, caddr: number, cport: number): number {
+    return this.buckets[this.hash(protocol, caddr, cport)];
+  }
+  /** Read entry i's key block (nothing for -1); returns what it read, for the caller to keep. */
+  touchEntry(i: number): number {
     return i < 0 ? 0 : this.hot[i * STRIDE + W_CADDR];
   }
 

@@ -99,13 +99,17 @@ export class Pipeline {
   }
 
   /**
-   * The batch's connection lookups, started early: for each IPv4 TCP/UDP frame, both of its ends are
-   * touched as a client side (the real one is not known before the service lookup; the other is a VIP
-   * or a real server, few and hot in cache). Reads only; anything short or odd is skipped.
+   * The batch's connection lookups, started early (ConnectionTable.bucketHead / touchEntry): for each
+   * IPv4 TCP/UDP frame, both of its ends are looked up as a client side (which one is the client is not
+   * known before the service lookup; the other end is a VIP or a real server, few and hot in cache).
+   * First every bucket, then every first entry, so that the misses of one pass overlap. Reads only;
+   * anything short or odd is skipped.
    */
   private touchConnections(arena: Uint8Array, slotSize: number, headroom: number, lengths: Int32Array, count: number): void {
     const conns = this.tracker.table;
-    let sum = 0;
+    if (this.heads.length < 2 * count) this.heads = new Int32Array(2 * count); // once, for a larger batch
+    const heads = this.heads;
+    let n = 0;
     for (let i = 0; i < count; i++) {
       const off = i * slotSize + headroom;
       if (lengths[i] < ETH_HEADER_LEN + IPV4_MIN_HEADER_LEN + 4 || arena[off + 12] !== 8 || arena[off + 13] !== 0) continue;
@@ -115,12 +119,16 @@ export class Pipeline {
       if ((proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) || l4 + 4 > off + lengths[i]) continue;
       const src = ((arena[ip + 12] << 24) | (arena[ip + 13] << 16) | (arena[ip + 14] << 8) | arena[ip + 15]) >>> 0;
       const dst = ((arena[ip + 16] << 24) | (arena[ip + 17] << 16) | (arena[ip + 18] << 8) | arena[ip + 19]) >>> 0;
-      sum += conns.touch(proto, src, (arena[l4] << 8) | arena[l4 + 1]);
-      sum += conns.touch(proto, dst, (arena[l4 + 2] << 8) | arena[l4 + 3]);
+      heads[n++] = conns.bucketHead(proto, src, (arena[l4] << 8) | arena[l4 + 1]);
+      heads[n++] = conns.bucketHead(proto, dst, (arena[l4 + 2] << 8) | arena[l4 + 3]);
     }
+    let sum = 0;
+    for (let j = 0; j < n; j++) sum += conns.touchEntry(heads[j]);
     this.touched = sum;
   }
 
+  /** The bucket heads of touchConnections' first pass. */
+  private heads = new Int32Array(128);
   /** What touchConnections read (kept so that its reads stay). */
   private touched = 0;
 

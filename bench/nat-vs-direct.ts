@@ -8,6 +8,8 @@
  *   tapvs      client -> VIP 198.18.1.100 -> tapvsd (TAP) -> rs 198.18.2.1x (-m), replies via the DIP
  *   fullnat    client -> VIP 198.18.1.103 -> tapvsd (TAP) -> LIP 198.18.2.200 -> rs 198.18.2.1x (--fullnat),
  *              replies to the LIP (the same tapvsd as the tapvs path)
+ *   dr         client -> VIP 198.18.1.104 -> tapvsd (TAP, MAC rewrite) -> rs (-g, VIP on lo), replies
+ *              straight to the client over the bridge (direct-routing-path.ts)
  *
  * Tests (`--tests`, comma separated; default all): tcp1, tcp4 (iperf3, 1 and 4 streams), udp (64-byte
  * UDP at iperf3's maximum rate, and the highest offered rate with loss <= 0.1 % by bisection), cps
@@ -24,7 +26,7 @@
  * the lab (namespaces, and every server process by PID) is torn down at the end, on failure and on Ctrl-C.
  *
  *   npm run bench [-- --quick] [--reps N] [--tests tcp1,tcp4,udp,cps,rr_tcp,rr_udp,idle]
- *                 [--paths direct,nft,haproxy,tapvs,fullnat] [--no-pin] [--udp-buffer auto|default|BYTES]
+ *                 [--paths direct,nft,haproxy,tapvs,fullnat,dr] [--no-pin] [--udp-buffer auto|default|BYTES]
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -33,6 +35,7 @@ import { run, type Background } from '../src/lab/processes.js';
 import { LAB_LIP } from '../src/lab/modes.js';
 import { LAB_CLIENT, LAB_TAP, LAB_VIP, labRealServer, labUnavailableReason, LabTopology, namespacesWithPrefix } from '../src/lab/topology.js';
 import { addDirectPath, DIRECT_ADDRESS } from './direct-path.js';
+import { addDirectRoutingPath, DR_VIP } from './direct-routing-path.js';
 import { IPERF_PORT, killIperfClients, startIperfServer, tcpThroughput, udpRate, type Placement, type UdpResult } from './iperf.js';
 import { dropsSince, formatDrops, readDrops, tapQueueLength } from './drop-counters.js';
 import { lossFreeRate } from './loss-free.js';
@@ -63,7 +66,7 @@ const RETRIES_WHEN_DISTURBED = 1;
 /** Wall time that repeated (disturbed) runs may use in total. */
 const RETRY_BUDGET_MS = 20_000;
 
-const PATHS = ['direct', 'nft', 'haproxy', 'tapvs', 'fullnat'] as const;
+const PATHS = ['direct', 'nft', 'haproxy', 'tapvs', 'fullnat', 'dr'] as const;
 /** The tapvs FULLNAT path: its own VIP, the same real servers, one local address (seed 004's setup). */
 const FULLNAT_VIP = '198.18.1.103';
 type PathName = (typeof PATHS)[number];
@@ -82,9 +85,9 @@ const TEST_TOOLS: Record<TestName, string[]> = {
 /** HAProxy cannot carry UDP. */
 const supports = (p: PathName, t: TestName): boolean => !(p === 'haproxy' && (t === 'udp' || t === 'rr_udp'));
 
-const TARGET: Record<PathName, string> = { direct: DIRECT_ADDRESS, nft: NFT_VIP, haproxy: HAPROXY_VIP, tapvs: LAB_VIP, fullnat: FULLNAT_VIP };
+const TARGET: Record<PathName, string> = { direct: DIRECT_ADDRESS, nft: NFT_VIP, haproxy: HAPROXY_VIP, tapvs: LAB_VIP, fullnat: FULLNAT_VIP, dr: DR_VIP };
 /** Where rs1's servers for each path are bound (HAProxy connects to the tapvs backend address). */
-const SERVER_BIND: Record<PathName, string> = { direct: DIRECT_ADDRESS, nft: nftBackend(0), haproxy: labRealServer(0), tapvs: labRealServer(0), fullnat: labRealServer(0) };
+const SERVER_BIND: Record<PathName, string> = { direct: DIRECT_ADDRESS, nft: nftBackend(0), haproxy: labRealServer(0), tapvs: labRealServer(0), fullnat: labRealServer(0), dr: DR_VIP };
 
 const out = (s = ''): void => {
   process.stdout.write(s + '\n');
@@ -174,7 +177,7 @@ interface Measured<T> {
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
   if (args.includes('-h') || args.includes('--help')) {
-    out('usage: npm run bench [-- --quick] [--reps N] [--tests tcp1,tcp4,udp,cps,rr_tcp,rr_udp,idle] [--paths direct,nft,haproxy,tapvs,fullnat] [--no-pin] [--udp-buffer auto|default|BYTES] [--tapvsd "OPTIONS"]');
+    out('usage: npm run bench [-- --quick] [--reps N] [--tests tcp1,tcp4,udp,cps,rr_tcp,rr_udp,idle] [--paths direct,nft,haproxy,tapvs,fullnat,dr] [--no-pin] [--udp-buffer auto|default|BYTES] [--tapvsd "OPTIONS"]');
     return 0;
   }
   const quick = args.includes('--quick');
@@ -198,7 +201,7 @@ async function main(): Promise<number> {
     return 1;
   }
   const started = Date.now();
-  out(`== tapvs bench: direct | nftables DNAT | HAProxy mode tcp | tapvs NAT | tapvs FULLNAT ==`);
+  out(`== tapvs bench: direct | nftables DNAT | HAProxy mode tcp | tapvs NAT | tapvs FULLNAT | tapvs DR ==`);
   out(`# command: npm run bench${args.length ? ' -- ' + args.join(' ') : ''}   date: ${new Date().toISOString()}`);
   out(`# machine: ${machine()}`);
 
@@ -231,16 +234,16 @@ async function main(): Promise<number> {
   const balancerCpu = pin ? 1 : null;
   const rs1 = lab.rs[0];
   const results = new Results();
-  const generatorLimited: Record<PathName, number> = { direct: 0, nft: 0, haproxy: 0, tapvs: 0, fullnat: 0 };
-  const disturbed: Record<PathName, number> = { direct: 0, nft: 0, haproxy: 0, tapvs: 0, fullnat: 0 };
-  const cpsErrors: Record<PathName, number> = { direct: 0, nft: 0, haproxy: 0, tapvs: 0, fullnat: 0 };
+  const generatorLimited: Record<PathName, number> = { direct: 0, nft: 0, haproxy: 0, tapvs: 0, fullnat: 0, dr: 0 };
+  const disturbed: Record<PathName, number> = { direct: 0, nft: 0, haproxy: 0, tapvs: 0, fullnat: 0, dr: 0 };
+  const cpsErrors: Record<PathName, number> = { direct: 0, nft: 0, haproxy: 0, tapvs: 0, fullnat: 0, dr: 0 };
   const failures: string[] = [];
   let retried = 0;
   let retryMs = 0;
   let idleCells: Partial<Record<PathName, Cell>> = {};
 
   try {
-    out(`# paths: direct ${LAB_CLIENT} -> ${DIRECT_ADDRESS} (rs1 front, on-link) | nft ${NFT_VIP} -> ${nftBackend(0)}/${nftBackend(1)} | haproxy ${HAPROXY_VIP} -> ${labRealServer(0)}/${labRealServer(1)} | tapvs ${LAB_VIP} -> ${labRealServer(0)}/${labRealServer(1)} | fullnat ${FULLNAT_VIP} -> ${LAB_LIP} -> ${labRealServer(0)}/${labRealServer(1)}`);
+    out(`# paths: direct ${LAB_CLIENT} -> ${DIRECT_ADDRESS} (rs1 front, on-link) | nft ${NFT_VIP} -> ${nftBackend(0)}/${nftBackend(1)} | haproxy ${HAPROXY_VIP} -> ${labRealServer(0)}/${labRealServer(1)} | tapvs ${LAB_VIP} -> ${labRealServer(0)}/${labRealServer(1)} | fullnat ${FULLNAT_VIP} -> ${LAB_LIP} -> ${labRealServer(0)}/${labRealServer(1)} | dr ${DR_VIP} -> ${labRealServer(0)}/${labRealServer(1)} (VIP on lo)`);
     out(`#   HTTP :${HTTP_PORT} round robin over rs1+rs2 on the balancers (direct: rs1 only); iperf3 :${IPERF_PORT} and sockperf :${SOCKPERF_PORT} to rs1 only`);
     out(`# layout: ${pin ? 'load generators + servers on CPU 0, tapvsd and haproxy on CPU 1 (kernel paths: softirq on the sender CPU)' : 'unpinned'}; ${reps} repetition(s), paths rotated`);
     out(`# tests: ${tests.join(',')}; paths: ${paths.join(',')}`);
@@ -273,11 +276,16 @@ async function main(): Promise<number> {
       ...svc('-t', SOCKPERF_PORT, 1, vip, forward),
       ...svc('-u', SOCKPERF_PORT, 1, vip, forward),
     ];
-    for (const c of [...services(LAB_VIP, '-m'), ...(paths.includes('fullnat') ? services(FULLNAT_VIP, '--fullnat') : [])]) {
+    if (paths.includes('dr')) await addDirectRoutingPath(lab);
+    for (const c of [
+      ...services(LAB_VIP, '-m'),
+      ...(paths.includes('fullnat') ? services(FULLNAT_VIP, '--fullnat') : []),
+      ...(paths.includes('dr') ? services(DR_VIP, '-g') : []),
+    ]) {
       const r = await lab.tapvs(c);
       if (r.code !== 0) throw new Error(`tapvs ${c.join(' ')} failed: ${r.stderr.trim()}`);
     }
-    out(`# tapvs: TCP ${IPERF_PORT}, UDP ${IPERF_PORT}, TCP ${SOCKPERF_PORT}, UDP ${SOCKPERF_PORT} -> rs1; TCP ${HTTP_PORT} rr -> rs1, rs2; all -m${paths.includes('fullnat') ? `; the same at ${FULLNAT_VIP} --fullnat from ${LAB_LIP}` : ''}`);
+    out(`# tapvs: TCP ${IPERF_PORT}, UDP ${IPERF_PORT}, TCP ${SOCKPERF_PORT}, UDP ${SOCKPERF_PORT} -> rs1; TCP ${HTTP_PORT} rr -> rs1, rs2; all -m${paths.includes('fullnat') ? `; the same at ${FULLNAT_VIP} --fullnat from ${LAB_LIP}` : ''}${paths.includes('dr') ? `; the same at ${DR_VIP} -g` : ''}`);
     const haproxy: Background | null = paths.includes('haproxy')
       ? await startHaproxy(
           lab,
@@ -290,7 +298,7 @@ async function main(): Promise<number> {
           balancerCpu,
         )
       : null;
-    const balancerPid = (p: PathName): number | null => (p === 'tapvs' || p === 'fullnat' ? daemon.pid : p === 'haproxy' ? (haproxy?.pid ?? null) : null);
+    const balancerPid = (p: PathName): number | null => (p === 'tapvs' || p === 'fullnat' || p === 'dr' ? daemon.pid : p === 'haproxy' ? (haproxy?.pid ?? null) : null);
 
     // --- servers ---
     const binds = [...new Set(paths.map((p) => SERVER_BIND[p]))];
@@ -386,7 +394,7 @@ async function main(): Promise<number> {
         results.add('udp_max', p, m.value.max.receivedPps / 1e3);
         results.add('udp_max_loss', p, m.value.max.lostPercent);
         results.add('udp_free', p, free.pps / 1e3);
-        if (p === 'tapvs' || p === 'fullnat') results.add('udp_loss_tap', p, m.value.tapLoss);
+        if (p === 'tapvs' || p === 'fullnat' || p === 'dr') results.add('udp_loss_tap', p, m.value.tapLoss);
         if (free.generatorLimited) generatorLimited[p]++;
         keepCpu(m);
         const steps = free.steps.map((s) => `${(s.offeredPps / 1e3).toFixed(1)}k:${s.lostPercent.toFixed(2)}%`).join(' ');
@@ -440,6 +448,7 @@ async function main(): Promise<number> {
       });
       if (paths.includes('nft')) idleCells.nft = '0 (no process)';
       if (paths.includes('fullnat')) idleCells.fullnat = 'as tapvs';
+      if (paths.includes('dr')) idleCells.dr = 'as tapvs';
     }
 
     // --- table ---

@@ -13,11 +13,8 @@ export const DR_VIP = '198.18.1.104';
 const DR_TABLE = '104';
 
 export async function addDirectRoutingPath(lab: LabTopology): Promise<void> {
-  for (const ns of lab.rs) {
-    await must('ip', ['-n', ns, 'addr', 'add', `${DR_VIP}/32`, 'dev', 'lo']);
-    for (const dev of ['all', 'lo', 'eth0']) {
-      await must('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.ipv4.conf.${dev}.arp_ignore=1`, `net.ipv4.conf.${dev}.arp_announce=2`]);
-    }
+  for (const [i, ns] of lab.rs.entries()) {
+    await lab.holdVipOnLoopback(i, DR_VIP);
     await must('ip', ['-n', ns, 'route', 'add', LAB_CLIENT_SUBNET, 'dev', 'eth0', 'src', DR_VIP, 'table', DR_TABLE]);
     await must('ip', ['-n', ns, 'rule', 'add', 'from', DR_VIP, 'lookup', DR_TABLE, 'priority', '104']);
   }

@@ -141,12 +141,17 @@ export class LabTopology {
    * replies go straight to the client instead of through the director.
    */
   async realServerForDirectRouting(i: number, vip = LAB_VIP): Promise<void> {
+    await this.holdVipOnLoopback(i, vip);
+    await must('ip', ['-n', this.rs[i], 'route', 'add', LAB_CLIENT_SUBNET, 'dev', 'eth0']);
+  }
+
+  /** The VIP on real server i's lo, with ARP for it suppressed (arp_ignore=1, arp_announce=2). */
+  async holdVipOnLoopback(i: number, vip: string): Promise<void> {
     const n = this.rs[i];
     await must('ip', ['-n', n, 'addr', 'add', `${vip}/32`, 'dev', 'lo']);
     for (const dev of ['all', 'lo', 'eth0']) {
       await must('ip', ['netns', 'exec', n, 'sysctl', '-qw', `net.ipv4.conf.${dev}.arp_ignore=1`, `net.ipv4.conf.${dev}.arp_announce=2`]);
     }
-    await must('ip', ['-n', n, 'route', 'add', LAB_CLIENT_SUBNET, 'dev', 'eth0']);
   }
 
   /** Start `tapvs-rs ipip|gre|gue` (the LVS-TUN receiver) in real-server namespace i. */

@@ -15,7 +15,7 @@ import { ControlClient } from '../../src/control/client.js';
 import type { RealServerCheckStatus } from '../../src/control/protocol.js';
 import { waitFor, type Background } from '../../src/lab/processes.js';
 import { LAB_VIP, LabTopology, labRealServer, labUnavailableReason } from '../../src/lab/topology.js';
-import { tapvsOk, type Served } from './lab-fixture.js';
+import { tapvsOk, type Served, testLabId } from './lab-fixture.js';
 
 const SKIP_REASON = labUnavailableReason();
 const VIP = LAB_VIP;
@@ -72,7 +72,7 @@ describe.skipIf(SKIP_REASON !== null)('keepalived health checkers end to end', (
     writeFileSync(codeFile, '0\n');
     writeFileSync(miscScript, `#!/bin/sh\nexit $(cat ${codeFile})\n`);
     chmodSync(miscScript, 0o755);
-    lab = new LabTopology({ id: `tvt-${process.pid}-${Math.random().toString(36).slice(2, 6)}`, realServers: 2 });
+    lab = new LabTopology({ id: testLabId(), realServers: 2 });
     try {
       await lab.up();
       realServers[0] = await lab.startRealServer(0);

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, waitFor, type Background } from '../../src/lab/processes.js';
 import { LAB_CLIENT, LAB_VIP, LabTopology, TAPVSD_JS, labRealServer, labUnavailableReason } from '../../src/lab/topology.js';
-import { servers, tapvsOk, type Served } from './lab-fixture.js';
+import { servers, tapvsOk, useLab, type Served } from './lab-fixture.js';
 
 const SKIP_REASON = labUnavailableReason();
 const VIP = LAB_VIP;
@@ -39,27 +39,23 @@ describe.skipIf(SKIP_REASON !== null)('keepalived.conf FULLNAT end to end', () =
   let lab: LabTopology;
   let daemon: Background;
 
-  beforeAll(async () => {
-    writeFileSync(conf, config(LIP));
-    lab = new LabTopology({ id: `tvt-${process.pid}-${Math.random().toString(36).slice(2, 6)}`, realServers: 2 });
-    try {
-      await lab.up();
+  beforeAll(() => writeFileSync(conf, config(LIP)));
+  const env = useLab({
+    directorArgs: ['--keepalived', conf],
+    startRealServers: async (l) => {
       for (let i = 0; i < 2; i++) {
         // No gateway: the real servers only know their own subnet (where the local addresses are).
-        const r = await lab.exec(lab.rs[i], 'ip', ['route', 'del', 'default']);
+        const r = await l.exec(l.rs[i], 'ip', ['route', 'del', 'default']);
         expect(r.code).toBe(0);
-        await lab.startRealServer(i); // plain HTTP on port 80
+        await l.startRealServer(i); // plain HTTP on port 80
       }
-      await lab.startRealServer(0, ['--http-port', '8080', '--udp-port', '9001', '--proxy-protocol']); // rs1:8080 expects PROXY v2
-      daemon = await lab.startDirector(['--keepalived', conf]);
-    } catch (e) {
-      await lab.down();
-      throw e;
-    }
-  }, 60_000);
-  afterAll(async () => {
-    await lab?.down();
-  }, 60_000);
+      await l.startRealServer(0, ['--http-port', '8080', '--udp-port', '9001', '--proxy-protocol']); // rs1:8080 expects PROXY v2
+    },
+  });
+  beforeAll(() => {
+    lab = env.lab();
+    daemon = env.daemon();
+  });
 
   it('--check accepts the file', async () => {
     const r = await run(process.execPath, [TAPVSD_JS, '--keepalived', conf, '--check']);

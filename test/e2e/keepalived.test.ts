@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlClient } from '../../src/control/client.js';
 import { run, waitFor, type Background } from '../../src/lab/processes.js';
 import { LAB_VIP, LabTopology, TAPVSD_JS, labRealServer, labUnavailableReason } from '../../src/lab/topology.js';
-import { servers, tapvsOk, type Served } from './lab-fixture.js';
+import { servers, tapvsOk, useLab, type Served } from './lab-fixture.js';
 
 const SKIP_REASON = labUnavailableReason();
 const VIP = LAB_VIP;
@@ -58,22 +58,12 @@ describe.skipIf(SKIP_REASON !== null)('keepalived.conf end to end', () => {
   let lab: LabTopology;
   let daemon: Background;
 
-  beforeAll(async () => {
-    writeFileSync(conf, V1);
-    lab = new LabTopology({ id: `tvt-${process.pid}-${Math.random().toString(36).slice(2, 6)}`, realServers: 2 });
-    try {
-      await lab.up();
-      await lab.startRealServer(0);
-      await lab.startRealServer(1);
-      daemon = await lab.startDirector(['--keepalived', conf]);
-    } catch (e) {
-      await lab.down();
-      throw e;
-    }
-  }, 60_000);
-  afterAll(async () => {
-    await lab?.down();
-  }, 60_000);
+  beforeAll(() => writeFileSync(conf, V1));
+  const env = useLab({ directorArgs: ['--keepalived', conf] });
+  beforeAll(() => {
+    lab = env.lab();
+    daemon = env.daemon();
+  });
 
   async function activeOn(rs: string): Promise<number> {
     const out = await tapvsOk(lab, ['-L', '-n']);

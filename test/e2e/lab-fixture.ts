@@ -4,6 +4,7 @@
  * machine cannot build namespaces (not root, no /dev/net/tun, not built).
  */
 import { afterAll, beforeAll } from 'vitest';
+import type { Background } from '../../src/lab/processes.js';
 import { labUnavailableReason, LabTopology } from '../../src/lab/topology.js';
 
 export const SKIP_REASON = labUnavailableReason();
@@ -15,18 +16,33 @@ export interface Served {
   peerPort?: number;
   from?: string;
   error?: string;
+  /** With the client's --again: the second request on the same connection. */
+  second?: Served;
 }
 
-export function useLab(opts: { realServers?: number; directorArgs?: string[]; ipv6?: boolean } = {}): { lab: () => LabTopology } {
+/** A lab id for this test run: tvt-<pid>-<random> (global-setup removes the namespaces of dead runs). */
+export function testLabId(): string {
+  return `tvt-${process.pid}-${Math.random().toString(36).slice(2, 6)}`;
+}
+
+/**
+ * One lab for the enclosing describe: built in beforeAll, torn down in afterAll (also when building it
+ * fails half way). `startRealServers` replaces the default (the lab's real server on every RS) for tests
+ * that prepare the real servers themselves. Hooks registered before this call run before the lab is built.
+ */
+export function useLab(
+  opts: { realServers?: number; directorArgs?: string[]; ipv6?: boolean; startRealServers?: (lab: LabTopology) => Promise<void> } = {},
+): { lab: () => LabTopology; daemon: () => Background } {
   let lab: LabTopology | null = null;
+  let daemon: Background | null = null;
   beforeAll(async () => {
     if (SKIP_REASON) return;
-    // Namespaces of end-to-end tests are tvt-<pid>-<random>-<role> (global-setup removes those of dead runs).
-    lab = new LabTopology({ id: `tvt-${process.pid}-${Math.random().toString(36).slice(2, 6)}`, realServers: opts.realServers ?? 2, ipv6: opts.ipv6 });
+    lab = new LabTopology({ id: testLabId(), realServers: opts.realServers ?? 2, ipv6: opts.ipv6 });
     try {
       await lab.up();
-      for (let i = 0; i < (opts.realServers ?? 2); i++) await lab.startRealServer(i);
-      await lab.startDirector(opts.directorArgs ?? []);
+      if (opts.startRealServers) await opts.startRealServers(lab);
+      else for (let i = 0; i < (opts.realServers ?? 2); i++) await lab.startRealServer(i);
+      daemon = await lab.startDirector(opts.directorArgs ?? []);
     } catch (e) {
       await lab.down();
       throw e;
@@ -39,6 +55,10 @@ export function useLab(opts: { realServers?: number; directorArgs?: string[]; ip
     lab: () => {
       if (!lab) throw new Error('lab not started');
       return lab;
+    },
+    daemon: () => {
+      if (!daemon) throw new Error('tapvsd not started');
+      return daemon;
     },
   };
 }

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LAB_VIP, LabTopology, TAPVS_JS, labRealServer } from '../../src/lab/topology.js';
 import { run, waitFor, type Background } from '../../src/lab/processes.js';
 import { parsePrometheusText, samplesOf, valueOf, type Exposition } from '../prom-text.js';
-import { SKIP_REASON, servers, tapvsOk, type Served } from './lab-fixture.js';
+import { SKIP_REASON, servers, tapvsOk, type Served, testLabId } from './lab-fixture.js';
 
 const VIP = LAB_VIP;
 const RS1 = labRealServer(0);
@@ -91,7 +91,7 @@ describe.skipIf(SKIP_REASON !== null)('observability end to end', () => {
     rulesFile = path.join(dir, 'rules');
     tmuxSocket = path.join(dir, 'tmux.sock');
     fs.writeFileSync(rulesFile, RULES_1);
-    lab = new LabTopology({ id: `tvt-${process.pid}-${Math.random().toString(36).slice(2, 6)}` });
+    lab = new LabTopology({ id: testLabId() });
     try {
       await lab.up();
       await lab.startRealServer(0);

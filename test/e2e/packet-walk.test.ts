@@ -14,7 +14,7 @@ import { run } from '../../src/lab/processes.js';
 import { readPcap } from '../../src/lab/pcap.js';
 import { LAB_CLIENT, LAB_DIP, LAB_VIP, labRealServer, LabTopology } from '../../src/lab/topology.js';
 import { chooseBackend, packetWalk, type WalkResult, type WalkRow } from '../../src/lab/walk.js';
-import { SKIP_REASON } from './lab-fixture.js';
+import { SKIP_REASON, testLabId } from './lab-fixture.js';
 
 const CAPTURE = SKIP_REASON ? null : await chooseBackend().catch((e: Error) => (console.warn(`packet walk tests skipped: ${e.message}`), null));
 
@@ -29,7 +29,7 @@ interface Walked {
 /** Build the lab for `modeName`, configure the service, walk one connection, tear everything down. */
 async function walkMode(modeName: string): Promise<Walked> {
   const mode = labMode(modeName);
-  const lab = new LabTopology({ id: `tvt-${process.pid}-${Math.random().toString(36).slice(2, 6)}` });
+  const lab = new LabTopology({ id: testLabId() });
   const pcapDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tapvs-walk-test-'));
   try {
     await startLab(lab, mode);

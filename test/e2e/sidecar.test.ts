@@ -16,7 +16,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT, TAPVSD_JS, TAPVS_JS } from '../../src/lab/topology.js';
 import { background, must, run, stop, waitFor, type Background } from '../../src/lab/processes.js';
-import { SKIP_REASON, servers, type Served } from './lab-fixture.js';
+import { SKIP_REASON, servers, type Served, testLabId } from './lab-fixture.js';
 
 const SCRIPT = path.join(PACKAGE_ROOT, 'docker', 'sidecar-net.sh');
 const CLIENT_JS = path.join(PACKAGE_ROOT, 'dist', 'src', 'lab', 'client.js');
@@ -37,7 +37,7 @@ const NFT = hasNft();
 if (!SKIP_REASON && !NFT) console.warn('sidecar test skipped: nft (nftables) is not installed');
 
 describe.skipIf(SKIP_REASON !== null || !NFT)('container sidecar plumbing (docker/sidecar-net.sh) in namespaces', () => {
-  const id = `tvt-${process.pid}-${Math.random().toString(36).slice(2, 6)}`;
+  const id = testLabId();
   const ns = { net: `${id}-net`, app: `${id}-app`, rs: [`${id}-rs1`, `${id}-rs2`] };
   const created: string[] = [];
   const procs: Background[] = [];

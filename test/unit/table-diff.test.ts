@@ -53,7 +53,7 @@ describe('rulesReloadCommands', () => {
 `;
     const r = rulesReloadCommands(tableAfter(BEFORE), commands(after));
     if ('failedIndex' in r) throw new Error(String(r.message));
-    expect(r.commands.map((c) => [c.op, 'dest' in c ? c.dest.addr : 'rule' in c ? c.rule.ports[0][0] : 'laddr' in c ? c.laddr : 'service' in c ? c.service.port : ''])).toEqual([
+    expect(r.commands.map((c) => [c.op, 'dest' in c ? c.dest.addr : 'rule' in c ? c.rule.ports[0][0] : 'laddr' in c ? c.laddr : 'service' in c ? c.service?.port : ''])).toEqual([
       ['delete-mark', 443],
       ['add-mark', 8443],
       ['delete-server', '198.18.2.11'],

@@ -52,8 +52,6 @@ export interface LocalityOptions {
   expirationMs?: number;
 }
 
-/** __ip_vs_lblc_schedule / __ip_vs_lblcr_schedule: the wlc minimum (overhead = active * 256 + inactive). */
-export const lblcLeastLoaded = leastWeightedOverhead;
 
 /**
  * lblc's is_overloaded: the server has more active connections than its weight AND some destination
@@ -317,7 +315,7 @@ export class LblcScheduler extends LocalityCache implements Scheduler {
         return cached;
     }
     // No cache entry or it is invalid, time to schedule.
-    const dest = lblcLeastLoaded(dests, table);
+    const dest = leastWeightedOverhead(dests, table);
     if (dest < 0) return -1;
     // ip_vs_lblc_new: keep an entry that already points there (lastuse was refreshed above) ...
     if (en >= 0) {

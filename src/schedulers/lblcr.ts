@@ -25,7 +25,8 @@
 import type { DestinationTable } from '../dataplane/destination-table.js';
 import { DEST_F_AVAILABLE, DEST_F_OVERLOAD } from '../dataplane/destination-table.js';
 import { DestinationChange, type PacketTuple, type Scheduler } from './scheduler.js';
-import { LBLC_TAB_SIZE, LocalityCache, type LocalityOptions, lblcLeastLoaded, lblcOverloaded } from './lblc.js';
+import { leastWeightedOverhead } from './wlc.js';
+import { LBLC_TAB_SIZE, LocalityCache, type LocalityOptions, lblcOverloaded } from './lblc.js';
 
 export class LblcrScheduler extends LocalityCache implements Scheduler {
   readonly name = 'lblcr';
@@ -101,13 +102,13 @@ export class LblcrScheduler extends LocalityCache implements Scheduler {
       // If the destination is not overloaded, use it (even if step 2 just erased it).
       if (dest >= 0 && !lblcOverloaded(dest, dests, table)) return dest;
       // The cache entry is invalid, time to schedule.
-      dest = lblcLeastLoaded(dests, table);
+      dest = leastWeightedOverhead(dests, table);
       if (dest < 0) return -1;
       this.setInsert(en, dest, true, now);
       return dest;
     }
     // No cache entry, time to schedule.
-    dest = lblcLeastLoaded(dests, table);
+    dest = leastWeightedOverhead(dests, table);
     if (dest < 0) return -1;
     en = this.insert(daddr, now);
     this.setHead[en] = -1;

@@ -19,7 +19,7 @@ import { Pipeline } from './dataplane/pipeline.js';
 import { RoutingTable, type InterfaceAddress } from './dataplane/routes.js';
 import { Tap } from './dataplane/tap.js';
 import { TxBatch } from './dataplane/tx-batch.js';
-import { Ipv6Addresses } from './dataplane/addresses6.js';
+import { Ipv6Addresses, type InterfaceAddress6 } from './dataplane/addresses6.js';
 import { formatIpv4 } from './dataplane/wire/ipv4.js';
 import type { Logger } from './logger.js';
 import { ESTIMATOR_PERIOD_MS, RateEstimator } from './stats/rate-estimator.js';
@@ -33,9 +33,11 @@ export interface DirectorOptions {
   /** The director's MAC on the LAN (what ARP replies announce); random locally administered if absent. */
   mac?: Uint8Array;
   addresses: InterfaceAddress[];
-  /** The director's own IPv6 addresses (Neighbour Discovery and ping only, for now). */
-  addresses6?: Uint8Array[];
+  /** The director's own IPv6 addresses (Neighbour Discovery, ping, on-link prefixes for IPv6 services). */
+  addresses6?: InterfaceAddress6[];
   gateway?: number;
+  /** IPv6 default gateway. */
+  gateway6?: Uint8Array;
   socketPath: string;
   /** Connection table limit. */
   connMax: number;
@@ -99,7 +101,7 @@ export class Director implements MetricsSource {
     this.routes = new RoutingTable(opts.addresses, opts.gateway ?? 0);
     // Frames waiting for ARP are copied whole: room for the largest frame of the link.
     this.neighbors = new NeighborTable(1024, 256, Math.max(2048, (opts.mtu ?? 1500) + 18));
-    this.tracker = new ConnectionTracker(this.services.dests, opts.connMax, performance.now(), opts.sysctls ?? new IpvsSysctls());
+    this.tracker = new ConnectionTracker(this.services.dests, opts.connMax, performance.now(), opts.sysctls ?? new IpvsSysctls(), this.services.addresses6);
     this.tracker.onDestinationUnreferenced = (d) => this.services.releaseIfUnreferenced(d);
     this.rates = new RateEstimator(this.services.serviceStats, this.services.destStats);
     this.services.onStatsReset = (kind, id) => (kind === 'service' ? this.rates.resetService(id) : this.rates.resetDest(id));
@@ -130,7 +132,7 @@ export class Director implements MetricsSource {
     this.host = new HostStack(this.mac, tx);
     this.pipeline = new Pipeline(this.mac, this.services, this.tracker, this.routes, this.neighbors, this.host, tx);
     this.pipeline.linkMtu = mtu;
-    this.pipeline.addresses6 = new Ipv6Addresses(this.opts.addresses6 ?? []);
+    this.pipeline.setAddresses6(new Ipv6Addresses(this.opts.addresses6 ?? [], this.opts.gateway6 ?? null));
     const pipeline = this.pipeline;
     tap.start((count) => pipeline.processBatch(tap.arena, tap.slotSize, tap.headroom, tap.rxLengths, count, performance.now()));
     this.log.info('TAP up', { tap: tap.name, created: tap.created, bridge: this.opts.bridge ?? null, mac: formatMac(this.mac) });

@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import { Director } from '../director.js';
 import { parseIpv4 } from '../dataplane/wire/ipv4.js';
 import { parseIpv6 } from '../dataplane/wire/ipv6.js';
+import type { InterfaceAddress6 } from '../dataplane/addresses6.js';
 import type { InterfaceAddress } from '../dataplane/routes.js';
 import { Logger } from '../logger.js';
 import { IpvsSysctls } from '../control/sysctls.js';
@@ -34,9 +35,9 @@ const USAGE = `Usage: tapvsd --tap IFNAME [--bridge BRIDGE] [--mac MAC] --addres
   --bridge BRIDGE     enslave the TAP to this existing Linux bridge
   --mac MAC           the director's MAC address on the LAN (default: random, locally administered)
   --address IP/PREFIX the director's own address (DIP); ARP and ICMP echo are answered for it and every VIP.
-                      An IPv6 address (fd00:1::1/64) gets Neighbour Discovery and ping (IPv6 services
-                      are not supported yet)
-  --gateway IP        default route for destinations outside the --address subnets
+                      An IPv6 address (fd00:1::1/64) works the same for IPv6: Neighbour Discovery, ping,
+                      and the source of what IPv6 services send on its prefix
+  --gateway IP        default route for destinations outside the --address subnets (once per family)
   --socket PATH       control socket (default $TAPVS_SOCKET or /run/tapvs.sock), created mode 0600
   --rules FILE        rules in 'ipvsadm -S' format, applied at start (all or nothing); SIGHUP re-reads
                       the file and replaces the whole configuration with it (all or nothing)
@@ -61,8 +62,9 @@ interface DaemonArgs {
   bridge?: string;
   mac?: Uint8Array;
   addresses: InterfaceAddress[];
-  addresses6: Uint8Array[];
+  addresses6: InterfaceAddress6[];
   gateway?: number;
+  gateway6?: Uint8Array;
   socket: string;
   rules?: string;
   connMax: number;
@@ -85,12 +87,12 @@ function parseMac(text: string): Uint8Array {
   return mac;
 }
 
-function parseAddress6(text: string): Uint8Array {
+function parseAddress6(text: string): InterfaceAddress6 {
   const m = /^([0-9a-fA-F:.]+)\/(\d{1,3})$/.exec(text);
   const addr = m ? parseIpv6(m[1]) : null;
   const prefix = m ? Number(m[2]) : NaN;
   if (!addr || !(prefix >= 1 && prefix <= 128)) throw new UsageError(`invalid address '${text}' (expected IPv6/PREFIX)`);
-  return addr;
+  return { addr, prefix };
 }
 
 function parseAddress(text: string): InterfaceAddress {
@@ -102,7 +104,7 @@ function parseAddress(text: string): InterfaceAddress {
 }
 
 export function parseDaemonArgs(argv: string[]): DaemonArgs | 'help' {
-  const out: Partial<DaemonArgs> & { addresses: InterfaceAddress[]; addresses6: Uint8Array[]; sysctls: IpvsSysctls } = {
+  const out: Partial<DaemonArgs> & { addresses: InterfaceAddress[]; addresses6: InterfaceAddress6[]; sysctls: IpvsSysctls } = {
     addresses: [],
     addresses6: [],
     connMax: 1 << 20,
@@ -135,7 +137,14 @@ export function parseDaemonArgs(argv: string[]): DaemonArgs | 'help' {
         break;
       }
       case '--gateway': {
-        const g = parseIpv4(value());
+        const text = value();
+        if (text.includes(':')) {
+          const g6 = parseIpv6(text);
+          if (!g6) throw new UsageError(`invalid gateway '${text}'`);
+          out.gateway6 = g6;
+          break;
+        }
+        const g = parseIpv4(text);
         if (!(g >= 0)) throw new UsageError(`invalid gateway '${argv[i]}'`);
         out.gateway = g;
         break;
@@ -225,6 +234,7 @@ async function main(argv: string[]): Promise<number> {
     addresses: args.addresses,
     addresses6: args.addresses6,
     gateway: args.gateway,
+    gateway6: args.gateway6,
     socketPath: args.socket,
     connMax: args.connMax,
     sysctls: args.sysctls,

@@ -34,8 +34,12 @@ const W_NEXT = 7; // int32: hash chain
 const STRIDE = 8;
 const META_TEMPLATE = 0x1000 << 8;
 const META_ONE_PACKET = 0x2000 << 8;
+/** The protocol byte and the family bit: what a key compares as "protocol". */
+const META_KEY_PROTO = 0xff | PROTO_INET6;
 
 import { tableBuffer } from '../dataplane/native-addon.js';
+import { Ipv6AddressIds } from '../dataplane/ipv6-address-ids.js';
+import { PROTO_INET6 } from './connection-flags.js';
 
 /** Milliseconds per wheel tick. */
 export const TICK_MS = 250;
@@ -90,7 +94,13 @@ export class ConnectionTable {
   private nextUnused = 0;
   private readonly seed: number;
 
-  constructor(maxEntries = 1 << 20, initialCapacity = 4096, now = 0) {
+  constructor(
+    maxEntries = 1 << 20,
+    initialCapacity = 4096,
+    now = 0,
+    /** Ids of the addresses of IPv6 entries (shared with the service table). */
+    readonly addresses6 = new Ipv6AddressIds(),
+  ) {
     this.maxEntries = maxEntries;
     this.capacity = Math.min(initialCapacity, maxEntries);
     const n = this.capacity;
@@ -148,6 +158,13 @@ export class ConnectionTable {
   }
   protocolOf(i: number): number {
     return this.hot[i * STRIDE + W_META] & 0xff;
+  }
+  /** The protocol with the family tag (PROTO_INET6 for IPv6 entries): what the entry is hashed by. */
+  keyProtocolOf(i: number): number {
+    return this.hot[i * STRIDE + W_META] & META_KEY_PROTO;
+  }
+  isInet6(i: number): boolean {
+    return (this.hot[i * STRIDE + W_META] & PROTO_INET6) !== 0;
   }
   flagsOf(i: number): number {
     return (this.hot[i * STRIDE + W_META] >>> 8) & 0xffff;
@@ -214,7 +231,7 @@ export class ConnectionTable {
         h[o + W_CADDR] === caddr &&
         h[o + W_PORTS] === ports &&
         h[o + W_VADDR] === vaddr &&
-        (h[o + W_META] & (0xff | META_TEMPLATE | META_ONE_PACKET)) === protocol
+        (h[o + W_META] & (META_KEY_PROTO | META_TEMPLATE | META_ONE_PACKET)) === protocol
       )
         return i;
       i = hi[o + W_NEXT];
@@ -237,7 +254,7 @@ export class ConnectionTable {
         h[o + W_DADDR] === saddr &&
         h[o + W_DPORT] === sport &&
         // protocol matches, not a template, forwarding method MASQ (0)
-        (h[o + W_META] & (0xff | ((0x1000 | 0x0007) << 8))) === protocol
+        (h[o + W_META] & (META_KEY_PROTO | ((0x1000 | 0x0007) << 8))) === protocol
       )
         return i;
       i = hi[o + W_NEXT];
@@ -249,7 +266,8 @@ export class ConnectionTable {
   bindLocal(i: number, laddr: number, lport: number): void {
     this.laddr[i] = laddr;
     this.lport[i] = lport;
-    const ob = this.hash(this.protocolOf(i) ^ 0x80, laddr, lport);
+    if (this.isInet6(i)) this.addresses6.retain(laddr);
+    const ob = this.hash(this.keyProtocolOf(i) ^ 0x80, laddr, lport);
     this.outNext[i] = this.outBuckets[ob];
     this.outBuckets[ob] = i;
   }
@@ -263,7 +281,7 @@ export class ConnectionTable {
     let i = this.outBuckets[this.hash(protocol ^ 0x80, daddr, dport)];
     while (i >= 0) {
       const o = i * STRIDE;
-      if (this.lport[i] === dport && this.laddr[i] === daddr && h[o + W_DADDR] === saddr && h[o + W_DPORT] === sport && (h[o + W_META] & 0xff) === protocol)
+      if (this.lport[i] === dport && this.laddr[i] === daddr && h[o + W_DADDR] === saddr && h[o + W_DPORT] === sport && (h[o + W_META] & META_KEY_PROTO) === protocol)
         return i;
       i = this.outNext[i];
     }
@@ -279,7 +297,7 @@ export class ConnectionTable {
     let i = this.buckets[this.hash(protocol, caddr, 0)];
     while (i >= 0) {
       const o = i * STRIDE;
-      if (h[o + W_CADDR] === caddr && h[o + W_PORTS] === vport && h[o + W_VADDR] === vaddr && (h[o + W_META] & (0xff | META_TEMPLATE)) === (protocol | META_TEMPLATE))
+      if (h[o + W_CADDR] === caddr && h[o + W_PORTS] === vport && h[o + W_VADDR] === vaddr && (h[o + W_META] & (META_KEY_PROTO | META_TEMPLATE)) === (protocol | META_TEMPLATE))
         return i;
       i = hi[o + W_NEXT];
     }
@@ -317,7 +335,14 @@ export class ConnectionTable {
     h[o + W_CADDR] = caddr;
     h[o + W_VADDR] = vaddr;
     h[o + W_PORTS] = ((cport << 16) | vport) >>> 0;
-    h[o + W_META] = (protocol & 0xff) | ((flags & 0xffff) << 8);
+    h[o + W_META] = (protocol & META_KEY_PROTO) | ((flags & 0xffff) << 8);
+    if ((protocol & PROTO_INET6) !== 0) {
+      const a6 = this.addresses6;
+      a6.retain(caddr);
+      a6.retain(vaddr);
+      a6.retain(daddr);
+      if (laddr !== 0) a6.retain(laddr);
+    }
     h[o + W_DADDR] = daddr;
     h[o + W_DPORT] = dport;
     this.hotI[o + W_DEST] = -1;
@@ -361,7 +386,7 @@ export class ConnectionTable {
   /** Remove an entry from hash and wheel and free its id. */
   remove(i: number): void {
     const hi = this.hotI, o = i * STRIDE;
-    const b = this.hash(this.protocolOf(i), this.caddrOf(i), this.cportOf(i));
+    const b = this.hash(this.keyProtocolOf(i), this.caddrOf(i), this.cportOf(i));
     let p = this.buckets[b];
     if (p === i) this.buckets[b] = hi[o + W_NEXT];
     else {
@@ -369,14 +394,21 @@ export class ConnectionTable {
       if (p >= 0) hi[p * STRIDE + W_NEXT] = hi[o + W_NEXT];
     }
     if (this.laddr[i] !== 0) {
-      const ob = this.hash(this.protocolOf(i) ^ 0x80, this.laddr[i], this.lport[i]);
+      const ob = this.hash(this.keyProtocolOf(i) ^ 0x80, this.laddr[i], this.lport[i]);
       let q = this.outBuckets[ob];
       if (q === i) this.outBuckets[ob] = this.outNext[i];
       else {
         while (q >= 0 && this.outNext[q] !== i) q = this.outNext[q];
         if (q >= 0) this.outNext[q] = this.outNext[i];
       }
+      if (this.isInet6(i)) this.addresses6.release(this.laddr[i]);
       this.laddr[i] = 0;
+    }
+    if (this.isInet6(i)) {
+      const a6 = this.addresses6;
+      a6.release(this.caddrOf(i));
+      a6.release(this.vaddrOf(i));
+      a6.release(this.daddrOf(i));
     }
     this.unarm(i);
     this.live[i] = 0;
@@ -482,11 +514,11 @@ export class ConnectionTable {
     this.bucketMask = buckets - 1;
     for (let i = 0; i < this.nextUnused; i++) {
       if (this.live[i] === 0) continue;
-      const b = this.hash(this.protocolOf(i), this.caddrOf(i), this.cportOf(i));
+      const b = this.hash(this.keyProtocolOf(i), this.caddrOf(i), this.cportOf(i));
       this.hotI[i * STRIDE + W_NEXT] = this.buckets[b];
       this.buckets[b] = i;
       if (this.laddr[i] !== 0) {
-        const ob = this.hash(this.protocolOf(i) ^ 0x80, this.laddr[i], this.lport[i]);
+        const ob = this.hash(this.keyProtocolOf(i) ^ 0x80, this.laddr[i], this.lport[i]);
         this.outNext[i] = this.outBuckets[ob];
         this.outBuckets[ob] = i;
       }

@@ -9,12 +9,16 @@ import { ForwardMethod, IPPROTO_TCP } from '../control/model.js';
 import { CONN_F_INACTIVE, CONN_F_NOOUTPUT, CONN_F_ONE_PACKET, CONN_F_TEMPLATE } from './connection-flags.js';
 import { IpvsSysctls } from '../control/sysctls.js';
 import { ConnectionTable } from './connection-table.js';
+import { Ipv6AddressIds } from '../dataplane/ipv6-address-ids.js';
 import { DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, isActiveTcpState, nextTcpState, TCP_S_CLOSE, TCP_S_ESTABLISHED, TCP_S_TIME_WAIT } from './tcp-state.js';
 import { ProtocolTimeouts } from './timeouts.js';
 
 /** Template states (kernel IP_VS_CTPL_S_*). */
 export const TEMPLATE_NONE = 0;
 export const TEMPLATE_ASSURED = 1;
+
+/** existingForInbound: the packet is dropped (its connection's real server was deleted). */
+export const CONN_DEST_UNAVAILABLE = -2;
 
 /** Timeout of a connection entry before its first state transition (kernel: 3 s). */
 const INITIAL_TIMEOUT_MS = 3000;
@@ -34,8 +38,9 @@ export class ConnectionTracker {
     maxEntries = 1 << 20,
     now = 0,
     readonly sysctls = new IpvsSysctls(),
+    addresses6 = new Ipv6AddressIds(),
   ) {
-    this.table = new ConnectionTable(maxEntries, 4096, now);
+    this.table = new ConnectionTable(maxEntries, 4096, now, addresses6);
   }
 
   /**
@@ -153,6 +158,30 @@ export class ConnectionTracker {
     if (this.sysctls.connReuseMode === 0 || t.control[id] >= 0) return false;
     const s = t.stateOf(id);
     return t.protocolOf(id) === IPPROTO_TCP && (s === TCP_S_TIME_WAIT || s === TCP_S_CLOSE);
+  }
+
+  /**
+   * A client packet found connection `id` (kernel ip_vs_in_hook): returns `id` to use it, -1 when it was
+   * expired and the packet is to be scheduled anew (conn_reuse_mode for a SYN; a deleted real server with
+   * expire_nodest_conn=1; a new SYN to a quiesced server), CONN_DEST_UNAVAILABLE when the packet is
+   * dropped (deleted real server, expire_nodest_conn=0: until the connection times out).
+   */
+  existingForInbound(id: number, syn: boolean): number {
+    const t = this.table, d = this.dests, dest = t.destOf(id);
+    if (syn && this.reusableForNewSyn(id)) {
+      this.expireNow(id);
+      return -1;
+    }
+    if (dest < 0 || (d.flags[dest] & DEST_F_AVAILABLE) === 0) {
+      if (this.sysctls.expireNodestConn === 0) return CONN_DEST_UNAVAILABLE;
+      this.expireNow(id);
+      return -1;
+    }
+    if (syn && this.sysctls.expireNodestConn === 1 && d.weight[dest] === 0 && t.control[id] < 0) {
+      this.expireNow(id);
+      return -1;
+    }
+    return id;
   }
 
   /** Remove a connection now, with the accounting of an expiry. */

@@ -6,6 +6,8 @@
  *   port P service, packet to P:   <protocol, snet, 0, VIP, P>      → template daddr:dport = RS:RS port
  *   port-0 service (PCC):          <protocol, snet, 0, VIP, 0>      → RS:0
  *   fwmark service:                <IPPROTO_IP, snet, 0, mark, 0>   → RS:0
+ * IPv6 services (protocol tagged with PROTO_INET6): snet is the id of the client address masked to the
+ * service's prefix length (-M 64 and the like), made by the caller.
  * The FTP special case (port 21) of the kernel is not reproduced.
  *
  * Timers follow the kernel: a template is re-armed to its timeout only when a new connection is created
@@ -34,14 +36,15 @@ export function schedulePersistent(
   vport: number,
   now: number,
   pick: () => number,
+  /** The client network: caddr & netmask for IPv4; for IPv6 the caller's id of the masked address. */
+  snet = (caddr & svc.netmask) >>> 0,
 ): number {
   const t = tracker.table, d = tracker.dests;
-  const snet = (caddr & svc.netmask) >>> 0;
   const svcPort = svc.config.port;
   let tProtocol = protocol, tVaddr = vaddr, tVport = 0;
   if (vport === svcPort) tVport = vport;
   else if (svc.config.fwmark !== 0) {
-    tProtocol = 0;
+    tProtocol = protocol & ~0xff; // IPPROTO_IP, keeping the family tag
     tVaddr = svc.config.fwmark >>> 0;
   }
   let ct = t.lookupTemplate(tProtocol, snet, tVaddr, tVport);
@@ -59,7 +62,7 @@ export function schedulePersistent(
   // The connection goes to the template's real server; to its port when the packet came to the service
   // port, else to the packet's own port (port-0 and fwmark services keep the client's port).
   const dport = vport === svcPort && d.port[dest] !== 0 ? d.port[dest] : vport;
-  const onePacket = (svc.config.flags & SVC_F_ONEPACKET) !== 0 && protocol === 17;
+  const onePacket = (svc.config.flags & SVC_F_ONEPACKET) !== 0 && (protocol & 0xff) === 17;
   const id = tracker.create(protocol, caddr, cport, vaddr, vport, dest, now, dport, onePacket);
   if (id < 0) return PERSIST_TABLE_FULL;
   tracker.controlBy(id, ct);

@@ -7,6 +7,9 @@
  */
 import { DEST_F_AVAILABLE, DEST_F_OVERLOAD, DestinationTable } from '../dataplane/destination-table.js';
 import { parseIpv4 } from '../dataplane/wire/ipv4.js';
+import { parseIpv6 } from '../dataplane/wire/ipv6.js';
+import { Ipv6AddressIds } from '../dataplane/ipv6-address-ids.js';
+import { PROTO_INET6 } from '../conntrack/connection-flags.js';
 import { DestinationChange, type Scheduler } from '../schedulers/scheduler.js';
 import { createScheduler } from '../schedulers/registry.js';
 import { CounterTable } from '../stats/counters.js';
@@ -32,15 +35,19 @@ import type { Errno } from './protocol.js';
 export class VirtualService {
   /** Persistent service (-p): connections are scheduled through templates. */
   persistent = false;
-  /** Persistence granularity (-M) as a host-order u32 mask. */
+  /** Persistence granularity (-M) as a host-order u32 mask (IPv4 services). */
   netmask = 0xffffffff;
+  /** Persistence granularity of an IPv6 service: the client prefix length (-M 64), 128 = per address. */
+  prefix6 = 128;
+  /** The family tag of the service's lookups: PROTO_INET6 for an IPv6 service, 0 for IPv4. */
+  familyTag = 0;
   /** Persistence timeout in ms. */
   timeoutMs = 0;
 
   constructor(
     readonly id: number,
     public config: ServiceConfig,
-    /** The VIP as a host-order u32 (0 for fwmark services). */
+    /** The VIP as a host-order u32 (IPv6: its Ipv6AddressIds id; 0 for fwmark services). */
     readonly vaddr: number,
     public scheduler: Scheduler,
   ) {
@@ -50,7 +57,9 @@ export class VirtualService {
   applyConfig(cfg: ServiceConfig): void {
     this.config = { ...cfg };
     this.persistent = (cfg.flags & SVC_F_PERSISTENT) !== 0;
-    this.netmask = parseIpv4(cfg.netmask) >>> 0;
+    this.familyTag = cfg.af === 6 ? PROTO_INET6 : 0;
+    if (cfg.af === 6) this.prefix6 = Number(cfg.netmask);
+    else this.netmask = parseIpv4(cfg.netmask) >>> 0;
     this.timeoutMs = cfg.timeout * 1000;
     this.clientAddress = cfg.clientAddress ?? 'none';
   }
@@ -67,7 +76,7 @@ export class VirtualService {
   dests: number[] = [];
   /** Configuration of each destination id in `dests`. */
   destConfigs = new Map<number, DestinationConfig>();
-  /** FULLNAT local addresses (host-order u32), used round robin; with a local-port counter each. */
+  /** FULLNAT local addresses (host-order u32, IPv6: ids), used round robin; with a local-port counter each. */
   laddrs: number[] = [];
   laddrPortCounters = new Uint32Array(0);
   laddrCursor = 0;
@@ -98,13 +107,17 @@ export class ServiceTable {
   // Open-addressing index (protocol, vaddr, vport) -> service id, read per packet by the data plane.
   private idxAddr = new Uint32Array(16);
   private idxPort = new Uint16Array(16);
-  private idxProto = new Uint8Array(16);
+  /** Protocol with the family tag (PROTO_INET6) of each slot. */
+  private idxProto = new Uint32Array(16);
   private idxService = new Int32Array(16).fill(INDEX_EMPTY);
   private idxMask = 15;
   /** Every VIP (of address services and of mark rules), for ARP, ICMP echo and classification. */
   vips = new Uint32Array(0);
   /** Every FULLNAT local address of every service. */
   lips = new Uint32Array(0);
+  /** The same two for IPv6 services, as Ipv6AddressIds ids. */
+  vips6 = new Uint32Array(0);
+  lips6 = new Uint32Array(0);
   /** fwmark services: mark and service id, scanned when a marked packet is scheduled. */
   private fwmarks = new Uint32Array(0);
   private fwmarkService = new Int32Array(0);
@@ -119,7 +132,11 @@ export class ServiceTable {
   private rulePortLo = new Uint16Array(0);
   private rulePortHi = new Uint16Array(0);
 
-  constructor(dests = new DestinationTable()) {
+  constructor(
+    dests = new DestinationTable(),
+    /** Ids of the IPv6 addresses of services, real servers and local addresses (shared with the connection table). */
+    readonly addresses6 = new Ipv6AddressIds(),
+  ) {
     this.dests = dests;
   }
 
@@ -131,7 +148,10 @@ export class ServiceTable {
     return this.services.find((s) => sameServiceKey(s.config, key));
   }
 
-  /** Per-packet service lookup (kernel ip_vs_service_find, address services): service id or -1. */
+  /**
+   * Per-packet service lookup (kernel ip_vs_service_find, address services): service id or -1. IPv6:
+   * `protocol | PROTO_INET6` and the VIP's address id.
+   */
   lookup(protocol: number, vaddr: number, vport: number): number {
     let h = (Math.imul(vaddr ^ (vport << 16) ^ protocol, 0x9e3779b1) >>> 16) & this.idxMask;
     for (;;) {
@@ -195,10 +215,19 @@ export class ServiceTable {
   addLocalAddress(key: ServiceKey, laddr: string): ControlError | null {
     const svc = this.find(key);
     if (!svc) return { errno: 'ESRCH' };
-    const a = parseIpv4(laddr) >>> 0;
-    const first = a >>> 24;
-    if (!(parseIpv4(laddr) >= 0) || first === 0 || first === 127 || first >= 224) return { errno: 'EINVAL', message: `invalid local address ${laddr}` };
-    if (svc.laddrs.includes(a)) return { errno: 'EEXIST' };
+    let a: number;
+    if (svc.config.af === 6) {
+      if (!isUnicast6(laddr)) return { errno: 'EINVAL', message: `invalid local address ${laddr}` };
+      const known = this.addresses6.findText(laddr);
+      if (known > 0 && svc.laddrs.includes(known)) return { errno: 'EEXIST' };
+      a = this.addresses6.acquireText(laddr);
+      if (a < 0) return { errno: 'ENOMEM' };
+    } else {
+      a = parseIpv4(laddr) >>> 0;
+      const first = a >>> 24;
+      if (!(parseIpv4(laddr) >= 0) || first === 0 || first === 127 || first >= 224) return { errno: 'EINVAL', message: `invalid local address ${laddr}` };
+      if (svc.laddrs.includes(a)) return { errno: 'EEXIST' };
+    }
     svc.laddrs.push(a);
     const counters = new Uint32Array(svc.laddrs.length);
     counters.set(svc.laddrPortCounters);
@@ -212,10 +241,11 @@ export class ServiceTable {
   deleteLocalAddress(key: ServiceKey, laddr: string): ControlError | null {
     const svc = this.find(key);
     if (!svc) return { errno: 'ESRCH' };
-    const a = parseIpv4(laddr) >>> 0;
-    const i = svc.laddrs.indexOf(a);
+    const a = svc.config.af === 6 ? this.addresses6.findText(laddr) : parseIpv4(laddr) >>> 0;
+    const i = a < 0 ? -1 : svc.laddrs.indexOf(a);
     if (i < 0) return { errno: 'ENOENT' };
     svc.laddrs.splice(i, 1);
+    if (svc.config.af === 6) this.addresses6.release(a);
     const counters = Array.from(svc.laddrPortCounters);
     counters.splice(i, 1);
     svc.laddrPortCounters = Uint32Array.from(counters);
@@ -237,6 +267,20 @@ export class ServiceTable {
     return false;
   }
 
+  /** IPv6: is address id `id` a VIP of an IPv6 service? */
+  isVip6(id: number): boolean {
+    const v = this.vips6;
+    for (let i = 0; i < v.length; i++) if (v[i] === id) return true;
+    return false;
+  }
+
+  /** IPv6: is address id `id` a FULLNAT local address of an IPv6 service? */
+  isLocalAddress6(id: number): boolean {
+    const l = this.lips6;
+    for (let i = 0; i < l.length; i++) if (l[i] === id) return true;
+    return false;
+  }
+
   // ---- kernel operations -------------------------------------------------------------------------
 
   addService(cfg: ServiceConfig): ControlError | null {
@@ -245,8 +289,11 @@ export class ServiceTable {
     if (this.find(cfg)) return { errno: 'EEXIST' };
     const scheduler = createScheduler(cfg.scheduler, cfg.flags & SVC_F_SCHED_MASK);
     if (!scheduler) return { errno: 'ENOENT' };
+    let vaddr = 0;
+    if (cfg.fwmark === 0) vaddr = cfg.af === 6 ? this.addresses6.acquireText(cfg.addr) : parseIpv4(cfg.addr) >>> 0;
+    if (cfg.af === 6 && vaddr < 0) return { errno: 'ENOMEM' };
     const id = this.freeIds.length > 0 ? this.freeIds.pop()! : this.byId.length;
-    const svc = new VirtualService(id, { ...cfg }, cfg.fwmark !== 0 ? 0 : parseIpv4(cfg.addr) >>> 0, scheduler);
+    const svc = new VirtualService(id, { ...cfg }, vaddr, scheduler);
     scheduler.update(svc.dests, this.dests, DestinationChange.Added, -1);
     this.byId[id] = svc;
     this.services.push(svc);
@@ -280,6 +327,10 @@ export class ServiceTable {
     const svc = this.find(key);
     if (!svc) return { errno: 'ESRCH' };
     for (const d of [...svc.dests]) this.unlinkDest(svc, d);
+    if (svc.config.af === 6) {
+      if (svc.config.fwmark === 0) this.addresses6.release(svc.vaddr);
+      for (const a of svc.laddrs) this.addresses6.release(a);
+    }
     this.services.splice(this.services.indexOf(svc), 1);
     this.byId[svc.id] = undefined;
     this.freeIds.push(svc.id);
@@ -296,12 +347,15 @@ export class ServiceTable {
   addDest(key: ServiceKey, cfg: DestinationConfig): ControlError | null {
     const svc = this.find(key);
     if (!svc) return { errno: 'ESRCH' };
-    const invalid = this.checkDestConfig(cfg);
+    const invalid = this.checkDestConfig(cfg) ?? checkDestFamily(svc, cfg);
     if (invalid) return invalid;
     for (const [, c] of svc.destConfigs) if (sameDestinationKey(c, cfg)) return { errno: 'EEXIST' };
+    const rip = cfg.af === 6 ? this.addresses6.acquireText(cfg.addr) : parseIpv4(cfg.addr) >>> 0;
+    if (rip < 0) return { errno: 'ENOMEM' };
     const t = this.dests;
     const id = t.allocate();
-    t.addr[id] = parseIpv4(cfg.addr) >>> 0;
+    t.addr[id] = rip;
+    t.inet6[id] = cfg.af === 6 ? 1 : 0;
     t.port[id] = cfg.port;
     t.service[id] = svc.id;
     this.applyDestConfig(id, cfg);
@@ -319,7 +373,7 @@ export class ServiceTable {
   editDest(key: ServiceKey, cfg: DestinationConfig): ControlError | null {
     const svc = this.find(key);
     if (!svc) return { errno: 'ESRCH' };
-    const invalid = this.checkDestConfig(cfg);
+    const invalid = this.checkDestConfig(cfg) ?? checkDestFamily(svc, cfg);
     if (invalid) return invalid;
     const id = this.findDest(svc, cfg);
     if (id < 0) return { errno: 'ENOENT' };
@@ -352,7 +406,10 @@ export class ServiceTable {
   /** Called by the connection tracker when the last connection of a deleted destination went away. */
   releaseIfUnreferenced(id: number): void {
     const t = this.dests;
-    if (t.used[id] === 1 && (t.flags[id] & DEST_F_AVAILABLE) === 0 && t.references(id) === 0) t.release(id);
+    if (t.used[id] === 1 && (t.flags[id] & DEST_F_AVAILABLE) === 0 && t.references(id) === 0) {
+      if (t.inet6[id] === 1) this.addresses6.release(t.addr[id]);
+      t.release(id);
+    }
   }
 
   destConfigOf(svc: VirtualService, id: number): DestinationConfig | undefined {
@@ -399,7 +456,8 @@ export class ServiceTable {
   }
 
   private checkServiceConfig(cfg: ServiceConfig): ControlError | null {
-    if (cfg.af !== 4) return { errno: 'EAFNOSUPPORT', message: 'IPv6 services are not supported yet' };
+    if (cfg.af !== 4 && cfg.af !== 6) return { errno: 'EAFNOSUPPORT' };
+    if (cfg.af === 6 && cfg.fwmark !== 0) return { errno: 'EAFNOSUPPORT', message: 'IPv6 fwmark services are not supported yet' };
     if (cfg.protocol !== IPPROTO_TCP && cfg.protocol !== IPPROTO_UDP)
       return { errno: 'EINVAL', message: 'only TCP and UDP services are supported' };
     if (cfg.pe !== '') return { errno: 'EINVAL', message: 'persistence engines (--pe) are not supported yet' };
@@ -408,11 +466,19 @@ export class ServiceTable {
     // Kernel: port zero only makes sense for persistent services (and fwmark services have no port).
     if (cfg.fwmark === 0 && cfg.port === 0 && (cfg.flags & SVC_F_PERSISTENT) === 0)
       return { errno: 'EINVAL', message: 'port zero is only supported in persistent services' };
-    if (cfg.fwmark === 0 && !(parseIpv4(cfg.addr) >= 0)) return { errno: 'EINVAL' };
-    if (!(parseIpv4(cfg.netmask) >= 0)) return { errno: 'EINVAL' };
+    if (cfg.af === 6) {
+      if (!isUnicast6(cfg.addr)) return { errno: 'EINVAL' };
+      // ipvsadm -6 -M takes a prefix length (1..128).
+      const prefix = Number(cfg.netmask);
+      if (!(Number.isInteger(prefix) && prefix >= 1 && prefix <= 128)) return { errno: 'EINVAL' };
+    } else {
+      if (cfg.fwmark === 0 && !(parseIpv4(cfg.addr) >= 0)) return { errno: 'EINVAL' };
+      if (!(parseIpv4(cfg.netmask) >= 0)) return { errno: 'EINVAL' };
+    }
     const ca = cfg.clientAddress ?? 'none';
     if (ca !== 'none' && ca !== 'proxy-protocol' && ca !== 'toa') return { errno: 'EINVAL', message: `unknown client address mode ${String(ca)}` };
     if (ca !== 'none' && cfg.protocol !== IPPROTO_TCP) return { errno: 'EINVAL', message: 'PROXY protocol and TOA need a TCP service' };
+    if (ca !== 'none' && cfg.af === 6) return { errno: 'EAFNOSUPPORT', message: 'PROXY protocol and TOA are not supported on IPv6 services yet' };
     if ((cfg.flags & SVC_F_PERSISTENT) !== 0 && !(cfg.timeout >= 1)) return { errno: 'EINVAL' };
     return null;
   }
@@ -420,12 +486,18 @@ export class ServiceTable {
   private checkDestConfig(cfg: DestinationConfig): ControlError | null {
     if (cfg.weight < 0) return { errno: 'ERANGE' };
     if (cfg.lThreshold > cfg.uThreshold) return { errno: 'ERANGE' };
-    if (cfg.af !== 4) return { errno: 'EAFNOSUPPORT', message: 'IPv6 real servers are not supported yet' };
-    const a = parseIpv4(cfg.addr);
-    if (!(a >= 0)) return { errno: 'EINVAL' };
-    const first = a >>> 24;
-    // Kernel: the address must be unicast (not 0/8, multicast, broadcast).
-    if (first === 0 || first >= 224 || first === 127) return { errno: 'EINVAL' };
+    if (cfg.af === 6) {
+      if (!isUnicast6(cfg.addr)) return { errno: 'EINVAL' };
+      if (cfg.forward === ForwardMethod.Tunnel && cfg.tunType !== 0)
+        return { errno: 'EAFNOSUPPORT', message: 'IPv6 real servers tunnel with ipip (ip6ip6) only' };
+    } else {
+      if (cfg.af !== 4) return { errno: 'EAFNOSUPPORT' };
+      const a = parseIpv4(cfg.addr);
+      if (!(a >= 0)) return { errno: 'EINVAL' };
+      const first = a >>> 24;
+      // Kernel: the address must be unicast (not 0/8, multicast, broadcast).
+      if (first === 0 || first >= 224 || first === 127) return { errno: 'EINVAL' };
+    }
     if (cfg.forward !== ForwardMethod.Masq && cfg.forward !== ForwardMethod.Route && cfg.forward !== ForwardMethod.Tunnel && cfg.forward !== ForwardMethod.FullNat)
       return { errno: 'EINVAL', message: 'forwarding method not supported' };
     if (cfg.forward === ForwardMethod.Tunnel) {
@@ -442,10 +514,10 @@ export class ServiceTable {
     while (size < this.services.length * 4) size *= 2;
     this.idxAddr = new Uint32Array(size);
     this.idxPort = new Uint16Array(size);
-    this.idxProto = new Uint8Array(size);
+    this.idxProto = new Uint32Array(size);
     this.idxService = new Int32Array(size).fill(INDEX_EMPTY);
     this.idxMask = size - 1;
-    const vips = new Set<number>();
+    const vips = new Set<number>(), vips6 = new Set<number>();
     const fwmarks: number[] = [], fwmarkService: number[] = [];
     this.portZeroServices = 0;
     for (const s of this.services) {
@@ -455,13 +527,14 @@ export class ServiceTable {
         continue;
       }
       if (s.config.port === 0) this.portZeroServices++;
-      let h = (Math.imul(s.vaddr ^ (s.config.port << 16) ^ s.config.protocol, 0x9e3779b1) >>> 16) & this.idxMask;
+      const proto = s.config.protocol | s.familyTag;
+      let h = (Math.imul(s.vaddr ^ (s.config.port << 16) ^ proto, 0x9e3779b1) >>> 16) & this.idxMask;
       while (this.idxService[h] !== INDEX_EMPTY) h = (h + 1) & this.idxMask;
       this.idxAddr[h] = s.vaddr;
       this.idxPort[h] = s.config.port;
-      this.idxProto[h] = s.config.protocol;
+      this.idxProto[h] = proto;
       this.idxService[h] = s.id;
-      vips.add(s.vaddr);
+      (s.config.af === 6 ? vips6 : vips).add(s.vaddr);
     }
     this.fwmarks = Uint32Array.from(fwmarks);
     this.fwmarkService = Int32Array.from(fwmarkService);
@@ -481,8 +554,24 @@ export class ServiceTable {
     this.rulePortHi = Uint16Array.from(rules.flatMap((r) => r.ports.map((p) => p[1])));
     for (const a of this.ruleAddr) vips.add(a);
     this.vips = Uint32Array.from(vips);
-    this.lips = Uint32Array.from(new Set(this.services.flatMap((s) => s.laddrs)));
+    this.vips6 = Uint32Array.from(vips6);
+    this.lips = Uint32Array.from(new Set(this.services.filter((s) => s.config.af !== 6).flatMap((s) => s.laddrs)));
+    this.lips6 = Uint32Array.from(new Set(this.services.filter((s) => s.config.af === 6).flatMap((s) => s.laddrs)));
   }
+}
+
+/** A unicast IPv6 address in text (not ::, ::1 or multicast), as the kernel accepts for VIPs and real servers. */
+function isUnicast6(text: string): boolean {
+  const a = parseIpv6(text);
+  if (!a || a[0] === 0xff) return false;
+  let zero = true;
+  for (let i = 0; i < 15; i++) if (a[i] !== 0) zero = false;
+  return !(zero && (a[15] === 0 || a[15] === 1));
+}
+
+/** IPVS: a real server has its service's address family (mixed families only for tunnels, not here). */
+function checkDestFamily(svc: VirtualService, cfg: DestinationConfig): ControlError | null {
+  return cfg.af === svc.config.af ? null : { errno: 'EINVAL', message: 'a real server must have the address family of its service' };
 }
 
 function checkMarkRule(rule: MarkRule): ControlError | null {

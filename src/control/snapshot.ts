@@ -20,7 +20,7 @@ export function tableSnapshot(services: ServiceTable, tracker: ConnectionTracker
       ...svc.config,
       stats: services.serviceStats.snapshot(svc.id),
       rate: rates.serviceRate(svc.id),
-      laddrs: svc.laddrs.map(formatIpv4),
+      laddrs: svc.laddrs.map((a) => (svc.config.af === 6 ? services.addresses6.text(a) : formatIpv4(a))),
       dests: svc.dests.map((id) => ({
         ...svc.destConfigs.get(id)!,
         activeConns: d.activeConns[id],
@@ -46,17 +46,20 @@ export function connectionSnapshot(tracker: ConnectionTracker, now: number): Con
   t.forEach((i) => {
     const template = (t.flagsOf(i) & CONN_F_TEMPLATE) !== 0;
     const p = t.protocolOf(i);
+    const inet6 = t.isInet6(i);
+    const text = (a: number): string => (inet6 ? t.addresses6.text(a) : formatIpv4(a));
     out.push({
       protocol: protocolName(p, template),
       expires: t.remainingSeconds(i, now),
       // Templates show NONE until a connection under them got established (or a UDP reply), then ASSURED.
       state: template ? (t.stateOf(i) === TEMPLATE_ASSURED ? 'ASSURED' : 'NONE') : p === IPPROTO_TCP ? tcpStateName(t.stateOf(i)) : p === IPPROTO_UDP ? 'UDP' : 'NONE',
-      af: 4,
-      caddr: formatIpv4(t.caddrOf(i)),
+      af: inet6 ? 6 : 4,
+      caddr: text(t.caddrOf(i)),
       cport: t.cportOf(i),
-      vaddr: formatIpv4(t.vaddrOf(i)),
+      // A fwmark template's "VIP" is the mark itself (shown as an IPv4 address, as the kernel does).
+      vaddr: inet6 && !(template && p === 0) ? text(t.vaddrOf(i)) : formatIpv4(t.vaddrOf(i)),
       vport: t.vportOf(i),
-      daddr: formatIpv4(t.daddrOf(i)),
+      daddr: text(t.daddrOf(i)),
       dport: t.dportOf(i),
       template,
       peName: '',

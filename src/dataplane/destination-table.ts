@@ -25,8 +25,10 @@ export class DestinationTable {
    */
   onePacketConns: Int32Array;
   flags: Uint8Array;
-  /** IPv4 address as an unsigned 32-bit host-order integer, and the port. */
+  /** IPv4 address as an unsigned 32-bit host-order integer (IPv6: its Ipv6AddressIds id), and the port. */
   addr: Uint32Array;
+  /** 1 for an IPv6 real server. */
+  inet6: Uint8Array;
   port: Uint16Array;
   /** Forwarding method (ForwardMethod). */
   forward: Uint8Array;
@@ -54,6 +56,7 @@ export class DestinationTable {
     this.onePacketConns = new Int32Array(capacity);
     this.flags = new Uint8Array(capacity);
     this.addr = new Uint32Array(capacity);
+    this.inet6 = new Uint8Array(capacity);
     this.port = new Uint16Array(capacity);
     this.forward = new Uint8Array(capacity);
     this.tunType = new Uint8Array(capacity);
@@ -82,6 +85,7 @@ export class DestinationTable {
     this.onePacketConns[id] = 0;
     this.flags[id] = 0;
     this.addr[id] = 0;
+    this.inet6[id] = 0;
     this.port[id] = 0;
     this.forward[id] = 0;
     this.tunType[id] = 0;
@@ -133,6 +137,7 @@ export class DestinationTable {
     this.onePacketConns = g(this.onePacketConns);
     this.flags = g(this.flags);
     this.addr = g(this.addr);
+    this.inet6 = g(this.inet6);
     this.port = g(this.port);
     this.forward = g(this.forward);
     this.tunType = g(this.tunType);

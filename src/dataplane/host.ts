@@ -13,7 +13,17 @@ import { IPPROTO_ICMP, IPPROTO_TCP, Ipv4View } from './wire/ipv4.js';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TcpView } from './wire/tcp.js';
 import type { TxBatch } from './tx-batch.js';
 import { IPPROTO_ICMPV6, IPV6_HEADER_LEN, Ipv6View } from './wire/ipv6.js';
-import { ICMPV6_ECHO_REPLY, icmpv6Checksum, multicastMac, NA_FLAG_OVERRIDE, NA_FLAG_SOLICITED, writeNeighborAdvert } from './wire/icmpv6.js';
+import {
+  ICMPV6_ECHO_REPLY,
+  icmpv6Checksum,
+  multicastMac,
+  NA_FLAG_OVERRIDE,
+  NA_FLAG_SOLICITED,
+  ND_NEIGHBOR_SOLICIT,
+  ND_OPT_SOURCE_LL,
+  solicitedNodeAddress,
+  writeNeighborAdvert,
+} from './wire/icmpv6.js';
 import { ETHERTYPE_IPV6 } from './wire/ethernet.js';
 
 /** ff02::1, all nodes. */
@@ -168,6 +178,59 @@ export class HostStack {
     writeNeighborAdvert(out, icmp, (dad ? 0 : NA_FLAG_SOLICITED) | NA_FLAG_OVERRIDE, buf, targetOff, this.mac);
     write16(out, icmp + 2, icmpv6Checksum(out, ip6, icmp, 32));
     this.tx.send(o, ETH_HEADER_LEN + IPV6_HEADER_LEN + 32);
+  }
+
+  /**
+   * Solicit the link-layer address of `target` (16 bytes at targetOff) from our address `src` (at
+   * srcOff): to target's solicited-node group, with our MAC as source link-layer option (RFC 4861 §7.2.2).
+   */
+  neighborSolicit(src: Uint8Array, srcOff: number, target: Uint8Array, targetOff: number): void {
+    const o = this.tx.allocate();
+    const out = this.tx.arena;
+    const ip6 = o + ETH_HEADER_LEN;
+    const icmp = ip6 + IPV6_HEADER_LEN;
+    solicitedNodeAddress(target, targetOff, this.group, 0);
+    multicastMac(this.group, 0, out, o);
+    copyMac(out, o + 6, this.mac, 0);
+    write16(out, o + 12, ETHERTYPE_IPV6);
+    this.ip6.at(out, ip6).write(0, 32, IPPROTO_ICMPV6, 255, src, srcOff, this.group, 0);
+    out[icmp] = ND_NEIGHBOR_SOLICIT;
+    out[icmp + 1] = 0;
+    write16(out, icmp + 2, 0);
+    out.fill(0, icmp + 4, icmp + 8);
+    for (let i = 0; i < 16; i++) out[icmp + 8 + i] = target[targetOff + i];
+    out[icmp + 24] = ND_OPT_SOURCE_LL;
+    out[icmp + 25] = 1;
+    copyMac(out, icmp + 26, this.mac, 0);
+    write16(out, icmp + 2, icmpv6Checksum(out, ip6, icmp, 32));
+    this.tx.send(o, ETH_HEADER_LEN + IPV6_HEADER_LEN + 32);
+  }
+  private readonly group = new Uint8Array(16);
+
+  /**
+   * Send an ICMPv6 error (RFC 4443) about the IPv6 packet in the frame at `off` back to its sender, from
+   * `src` (16 bytes at srcOff): as much of the packet as fits in the minimum MTU (1280), `info` in the
+   * word after the checksum (the MTU of a packet-too-big, the pointer of a parameter problem).
+   */
+  icmp6Error(buf: Uint8Array, off: number, type: number, code: number, src: Uint8Array, srcOff: number, info = 0): void {
+    const orig = off + ETH_HEADER_LEN;
+    const origLen = Math.min(IPV6_HEADER_LEN + read16(buf, orig + 4), 1280 - IPV6_HEADER_LEN - 8);
+    const o = this.tx.allocate();
+    const out = this.tx.arena;
+    copyMac(out, o, buf, off + 6);
+    copyMac(out, o + 6, this.mac, 0);
+    write16(out, o + 12, ETHERTYPE_IPV6);
+    const ip6 = o + ETH_HEADER_LEN;
+    const icmp = ip6 + IPV6_HEADER_LEN;
+    out.set(buf.subarray(orig, orig + origLen), icmp + 8);
+    this.ip6.at(out, ip6).write(0, 8 + origLen, IPPROTO_ICMPV6, DEFAULT_TTL, src, srcOff, buf, orig + 8);
+    out[icmp] = type;
+    out[icmp + 1] = code;
+    write16(out, icmp + 2, 0);
+    write16(out, icmp + 4, info >>> 16);
+    write16(out, icmp + 6, info & 0xffff);
+    write16(out, icmp + 2, icmpv6Checksum(out, ip6, icmp, 8 + origLen));
+    this.tx.send(o, ETH_HEADER_LEN + IPV6_HEADER_LEN + 8 + origLen);
   }
 
   /** Turn an ICMPv6 echo request (frame at `off`) into the reply, in place, and queue it. */

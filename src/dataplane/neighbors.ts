@@ -10,6 +10,8 @@
  * reply within `reachableMs`), STALE (older: still used, re-probed at most once per second), FAILED.
  */
 import { LRUCache } from 'lru-cache';
+import type { TxBatch } from './tx-batch.js';
+import { copyMac } from './wire/bytes.js';
 
 export const NEIGH_FREE = 0;
 export const NEIGH_INCOMPLETE = 1;
@@ -39,6 +41,12 @@ export class NeighborTable {
   private readonly perNeighborLimit: number;
 
   reachableMs = 30_000;
+  /**
+   * Called when an entry for `ip` is created and when it is forgotten: the IPv6 cache keys entries by
+   * Ipv6AddressIds ids and holds a reference on each meanwhile.
+   */
+  onAdd: ((ip: number) => void) | null = null;
+  onForget: ((ip: number) => void) | null = null;
 
   constructor(slots = 1024, pendingSlots = 256, pendingSize = 2048, perNeighborLimit = 16) {
     this.slots = slots;
@@ -54,6 +62,7 @@ export class NeighborTable {
       dispose: (slot, _key, reason) => {
         // 'set' replaces a value for the same key: the slot stays in use.
         if (reason === 'set') return;
+        this.onForget?.(this.ip[slot]);
         this.state[slot] = NEIGH_FREE;
         this.dropPendingFor(slot);
         this.freeSlots.push(slot);
@@ -86,6 +95,7 @@ export class NeighborTable {
     this.probedAt[slot] = -Infinity;
     this.probes[slot] = 0;
     this.index.set(key, slot);
+    this.onAdd?.(ip);
     return slot;
   }
 
@@ -154,6 +164,21 @@ export class NeighborTable {
       this.probedAt[s] = now;
       this.probes[s]++;
       probe(s);
+    }
+  }
+
+  /** Send the frames that were waiting for `slot` (now resolved), from our MAC `srcMac`. */
+  sendPending(slot: number, tx: TxBatch, srcMac: Uint8Array): void {
+    for (let p = 0; p < this.pendingSlots; p++) {
+      if (this.pendingNeighbor[p] !== slot) continue;
+      const len = this.pendingLen[p];
+      const o = tx.allocate();
+      const arena = tx.arena;
+      arena.set(this.pendingData.subarray(p * this.pendingSize, p * this.pendingSize + len), o);
+      copyMac(arena, o, this.mac, slot * 6);
+      copyMac(arena, o + 6, srcMac, 0);
+      this.pendingNeighbor[p] = -1;
+      tx.send(o, len);
     }
   }
 

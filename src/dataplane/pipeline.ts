@@ -8,24 +8,24 @@ import type { ServiceTable, VirtualService } from '../control/service-table.js';
 import { ForwardMethod, SVC_F_ONEPACKET } from '../control/model.js';
 import { PERSIST_NO_DESTINATION, PERSIST_TABLE_FULL, schedulePersistent } from '../conntrack/persistence.js';
 import { CONN_F_FWD_MASK, CONN_F_IN_SEQ } from '../conntrack/connection-flags.js';
-import type { ConnectionTracker } from '../conntrack/connection-tracker.js';
+import { CONN_DEST_UNAVAILABLE, type ConnectionTracker } from '../conntrack/connection-tracker.js';
 import { DIR_INPUT, DIR_OUTPUT } from '../conntrack/tcp-state.js';
 import { rewriteNatInbound, rewriteNatOutbound } from '../modes/nat.js';
-import { STAT_CONNS, STAT_FIELDS, STAT_INBYTES, STAT_INPKTS, STAT_OUTBYTES, STAT_OUTPKTS } from '../stats/counters.js';
+import { countConnection, countInbound, countOutbound } from '../stats/counters.js';
 import { DEST_F_AVAILABLE } from './destination-table.js';
 import * as D from './drops.js';
 import type { HostStack } from './host.js';
-import { NEIGH_REACHABLE, type NeighborTable } from './neighbors.js';
+import { NEIGH_REACHABLE } from './neighbors.js';
 import type { RoutingTable } from './routes.js';
 import type { TxBatch } from './tx-batch.js';
 import { ARP_LEN, ARP_OP_REPLY, ARP_OP_REQUEST, ArpView } from './wire/arp.js';
 import { copyMac } from './wire/bytes.js';
 import { ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, EthernetView } from './wire/ethernet.js';
-import { IPPROTO_ICMPV6, IPV6_HEADER_LEN } from './wire/ipv6.js';
-import { ICMPV6_ECHO_REQUEST, icmpv6Checksum, ND_NEIGHBOR_SOLICIT } from './wire/icmpv6.js';
-import { Ipv6Addresses } from './addresses6.js';
+import type { Ipv6Addresses } from './addresses6.js';
+import { Ipv6Pipeline } from './pipeline6.js';
+import { NeighborTable } from './neighbors.js';
 import { ICMP_DEST_UNREACH, ICMP_ECHO_REQUEST, ICMP_FRAG_NEEDED, ICMP_HEADER_LEN, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, IcmpView } from './wire/icmp.js';
-import { IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP, IPV4_MIN_HEADER_LEN, Ipv4View } from './wire/ipv4.js';
+import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_MIN_HEADER_LEN, Ipv4View } from './wire/ipv4.js';
 import { encapsulateTunnel, IPIP_OVERHEAD, outerFragmentPayload, tunnelOverhead } from '../modes/tun.js';
 import { allocateLocalPort, rewriteFullnatInbound, rewriteFullnatOutbound } from '../modes/fullnat.js';
 import { adjustRealServerSegment, insertProxyV2Header, PROXY_V2_IPV4_LEN, shiftClientSequence } from '../modes/proxy-protocol.js';
@@ -58,8 +58,6 @@ export class Pipeline {
   /** Neighbour slot cached per destination id (-1 = look up). */
   private destNeighbor = new Int32Array(64).fill(-1);
   private now = 0;
-  /** MTU of the director's link (the TAP's); the tunnel MTU is 20 bytes less. */
-  linkMtu = 1500;
   private ipId = 0;
   private readonly outer = new Ipv4View();
   private readonly fragment = new Ipv4View();
@@ -72,8 +70,17 @@ export class Pipeline {
     return svc.scheduler.schedule(svc.dests, this.services.dests, this.tuple);
   };
 
-  /** The director's IPv6 addresses (Neighbour Discovery and echo only). */
-  addresses6 = new Ipv6Addresses([]);
+  /** IPv6: the director's presence and IPv6 services. */
+  readonly v6: Ipv6Pipeline;
+  /** MTU of the director's link (the TAP's); the tunnel MTU is 20 bytes less. */
+  get linkMtu(): number {
+    return this.mtu;
+  }
+  set linkMtu(v: number) {
+    this.mtu = v;
+    this.v6.linkMtu = v;
+  }
+  private mtu = 1500;
 
   constructor(
     private readonly mac: Uint8Array,
@@ -83,7 +90,14 @@ export class Pipeline {
     private readonly neighbors: NeighborTable,
     private readonly host: HostStack,
     private readonly tx: TxBatch,
-  ) {}
+  ) {
+    this.v6 = new Ipv6Pipeline(mac, services, tracker, host, tx, this.drops, this, new NeighborTable(neighbors.slots, neighbors.pendingSlots, neighbors.pendingSize));
+  }
+
+  /** The director's own IPv6 addresses (tapvsd --address with an IPv6 address) and IPv6 gateway. */
+  setAddresses6(a: Ipv6Addresses): void {
+    this.v6.setAddresses(a);
+  }
 
   /**
    * Process `count` frames at arena offsets slot*slotSize + headroom with lengths `lengths[slot]`. The
@@ -93,6 +107,7 @@ export class Pipeline {
     this.now = now;
     this.batches++;
     this.headroom = headroom;
+    this.v6.headroom = headroom;
     if (count > 1) this.touchConnections(arena, slotSize, headroom, lengths, count);
     for (let i = 0; i < count; i++) this.processFrame(arena, i * slotSize + headroom, lengths[i]);
     this.tx.flush();
@@ -139,40 +154,13 @@ export class Pipeline {
     const type = eth.etherType;
     if (!eth.dstEquals(this.mac) && !eth.isBroadcastDst()) {
       // IPv6 Neighbour Discovery comes to multicast MACs (33:33:...).
-      if (!(eth.isMulticastDst() && type === ETHERTYPE_IPV6 && this.addresses6.count > 0))
+      if (!(eth.isMulticastDst() && type === ETHERTYPE_IPV6 && this.v6.enabled))
         return this.drop(eth.isMulticastDst() ? D.DROP_UNSUPPORTED : D.DROP_NOT_FOR_US);
     }
     if (type === ETHERTYPE_IPV4) return this.processIpv4(buf, off, len);
     if (type === ETHERTYPE_ARP) return this.processArp(buf, off, len);
-    if (type === ETHERTYPE_IPV6) return this.processIpv6(buf, off, len);
+    if (type === ETHERTYPE_IPV6) return this.v6.process(buf, off, len, this.now);
     this.drop(D.DROP_UNSUPPORTED);
-  }
-
-  /**
-   * IPv6: the director's own presence — Neighbour Discovery for its addresses and ICMPv6 echo. IPv6
-   * services are not there yet; everything else is counted as unsupported.
-   */
-  private processIpv6(buf: Uint8Array, off: number, len: number): void {
-    const a6 = this.addresses6;
-    if (a6.count === 0) return this.drop(D.DROP_UNSUPPORTED);
-    const ip6 = off + ETH_HEADER_LEN;
-    if (len < ETH_HEADER_LEN + IPV6_HEADER_LEN + 8 || buf[ip6] >>> 4 !== 6) return this.drop(D.DROP_MALFORMED);
-    const plen = (buf[ip6 + 4] << 8) | buf[ip6 + 5];
-    if (plen > len - ETH_HEADER_LEN - IPV6_HEADER_LEN || plen < 8) return this.drop(D.DROP_MALFORMED);
-    const dstOff = ip6 + 24;
-    const forUs = a6.isLocal(buf, dstOff);
-    if (!forUs && !a6.isSolicitedNodeGroup(buf, dstOff)) return this.drop(D.DROP_UNSUPPORTED);
-    if (buf[ip6 + 6] !== IPPROTO_ICMPV6) return this.drop(D.DROP_HOST);
-    const icmp = ip6 + IPV6_HEADER_LEN;
-    if (icmpv6Checksum(buf, ip6, icmp, plen) !== ((buf[icmp + 2] << 8) | buf[icmp + 3])) return this.drop(D.DROP_MALFORMED);
-    const type = buf[icmp];
-    // Neighbour solicitation (RFC 4861 §7.1.1: hop limit 255, code 0) for one of our addresses.
-    if (type === ND_NEIGHBOR_SOLICIT && buf[ip6 + 7] === 255 && buf[icmp + 1] === 0 && plen >= 24 && a6.isLocal(buf, icmp + 8)) {
-      this.host.neighborAdvert(buf, off, ip6, icmp + 8);
-      return this.drop(D.DROP_HOST);
-    }
-    if (type === ICMPV6_ECHO_REQUEST && forUs) return this.host.echoReply6(buf, off);
-    this.drop(D.DROP_HOST);
   }
 
   private drop(reason: number): void {
@@ -278,21 +266,8 @@ export class Pipeline {
     const src = ip.src, dst = ip.dst;
     let cid = conns.lookupIn(proto, src, sport, dst, dport);
     if (cid >= 0) {
-      const dest = conns.destOf(cid);
-      const syn = (tcpFlags & TCP_SYN) !== 0;
-      if (syn && tracker.reusableForNewSyn(cid)) {
-        tracker.expireNow(cid); // conn_reuse_mode: schedule this SYN anew
-        cid = -1;
-      } else if (dest < 0 || (dests.flags[dest] & DEST_F_AVAILABLE) === 0) {
-        // The real server was deleted: expire_nodest_conn=1 expires the connection and goes on as for a
-        // new packet; 0 (the default) drops the packet until the connection times out.
-        if (tracker.sysctls.expireNodestConn === 0) return this.drop(D.DROP_DEST_UNAVAILABLE);
-        tracker.expireNow(cid);
-        cid = -1;
-      } else if (syn && tracker.sysctls.expireNodestConn === 1 && dests.weight[dest] === 0 && conns.control[cid] < 0) {
-        tracker.expireNow(cid); // a new SYN to a quiesced server is rescheduled (kernel ip_vs_in_hook)
-        cid = -1;
-      }
+      cid = tracker.existingForInbound(cid, (tcpFlags & TCP_SYN) !== 0);
+      if (cid === CONN_DEST_UNAVAILABLE) return this.drop(D.DROP_DEST_UNAVAILABLE);
     }
     if (cid < 0) {
       const mark = this.services.classify(proto, dst, dport);
@@ -333,8 +308,7 @@ export class Pipeline {
         tracker.expireNow(cid);
         return this.drop(D.DROP_NO_LOCAL_PORT);
       }
-      this.services.destStats.values[dest * STAT_FIELDS + STAT_CONNS]++;
-      this.services.serviceStats.values[svcId * STAT_FIELDS + STAT_CONNS]++;
+      countConnection(this.services, dest, svcId);
     }
     const dest = conns.destOf(cid);
     const total = ip.totalLength;
@@ -500,19 +474,11 @@ export class Pipeline {
   }
 
   private countIn(dest: number, bytes: number): void {
-    const ds = this.services.destStats.values, ss = this.services.serviceStats.values, svcId = this.services.dests.service[dest];
-    ds[dest * STAT_FIELDS + STAT_INPKTS]++;
-    ds[dest * STAT_FIELDS + STAT_INBYTES] += bytes;
-    ss[svcId * STAT_FIELDS + STAT_INPKTS]++;
-    ss[svcId * STAT_FIELDS + STAT_INBYTES] += bytes;
+    countInbound(this.services, dest, bytes);
   }
 
   private countOut(dest: number, bytes: number): void {
-    const ds = this.services.destStats.values, ss = this.services.serviceStats.values, svcId = this.services.dests.service[dest];
-    ds[dest * STAT_FIELDS + STAT_OUTPKTS]++;
-    ds[dest * STAT_FIELDS + STAT_OUTBYTES] += bytes;
-    ss[svcId * STAT_FIELDS + STAT_OUTPKTS]++;
-    ss[svcId * STAT_FIELDS + STAT_OUTBYTES] += bytes;
+    countOutbound(this.services, dest, bytes);
   }
 
   /**
@@ -650,18 +616,7 @@ export class Pipeline {
 
   /** Send the frames that were waiting for neighbour `slot`. */
   private flushPending(slot: number): void {
-    const n = this.neighbors;
-    for (let p = 0; p < n.pendingSlots; p++) {
-      if (n.pendingNeighbor[p] !== slot) continue;
-      const len = n.pendingLen[p];
-      const o = this.tx.allocate();
-      const arena = this.tx.arena;
-      arena.set(n.pendingData.subarray(p * n.pendingSize, p * n.pendingSize + len), o);
-      copyMac(arena, o, n.mac, slot * 6);
-      copyMac(arena, o + 6, this.mac, 0);
-      n.pendingNeighbor[p] = -1;
-      this.tx.send(o, len);
-    }
+    this.neighbors.sendPending(slot, this.tx, this.mac);
   }
 
   /** Timer work for the neighbour cache: retransmit ARP requests, give up after three. */
@@ -674,6 +629,7 @@ export class Pipeline {
         this.drops.counts[D.DROP_NEIGHBOR_UNRESOLVED] += dropped;
       },
     );
+    this.v6.tick(now);
     this.tx.flush();
   }
 
@@ -688,6 +644,7 @@ export class Pipeline {
   /** Forget cached next hops (the destination set changed). */
   resetDestinationCache(): void {
     this.destNeighbor.fill(-1);
+    this.v6.resetDestinationCache();
   }
 }
 

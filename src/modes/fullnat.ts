@@ -13,6 +13,8 @@
 import type { ConnectionTable } from '../conntrack/connection-table.js';
 import type { Ipv4View } from '../dataplane/wire/ipv4.js';
 import { rewriteDestinationEndpoint, rewriteSourceEndpoint } from './endpoint-rewrite.js';
+import { rewriteDestinationEndpoint6, rewriteSourceEndpoint6 } from './endpoint-rewrite6.js';
+import type { Ipv6AddressIds } from '../dataplane/ipv6-address-ids.js';
 
 export const LPORT_MIN = 5000;
 export const LPORT_MAX = 65535;
@@ -42,4 +44,16 @@ export function rewriteFullnatInbound(ip: Ipv4View, l4Off: number, lip: number, 
 export function rewriteFullnatOutbound(ip: Ipv4View, l4Off: number, vip: number, vport: number, cip: number, cport: number): void {
   rewriteSourceEndpoint(ip, l4Off, vip, vport);
   rewriteDestinationEndpoint(ip, l4Off, cip, cport);
+}
+
+/** IPv6: CIP:cport -> VIP:vport becomes LIP:lport -> RIP:rport (addresses as Ipv6AddressIds ids). */
+export function rewriteFullnatInbound6(buf: Uint8Array, ipOff: number, l4Off: number, ids: Ipv6AddressIds, lip: number, lport: number, rip: number, rport: number): void {
+  rewriteSourceEndpoint6(buf, ipOff, l4Off, ids, lip, lport);
+  rewriteDestinationEndpoint6(buf, ipOff, l4Off, ids, rip, rport);
+}
+
+/** IPv6: RIP:rport -> LIP:lport becomes VIP:vport -> CIP:cport. */
+export function rewriteFullnatOutbound6(buf: Uint8Array, ipOff: number, l4Off: number, ids: Ipv6AddressIds, vip: number, vport: number, cip: number, cport: number): void {
+  rewriteSourceEndpoint6(buf, ipOff, l4Off, ids, vip, vport);
+  rewriteDestinationEndpoint6(buf, ipOff, l4Off, ids, cip, cport);
 }

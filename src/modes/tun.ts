@@ -7,10 +7,12 @@
  * Outer header as the kernel builds it: version 4, IHL 5, the inner DS field with ECN encapsulated
  * (CE becomes ECT(0), RFC 6040 normal mode), DF copied from the inner packet (pmtu_disc=1), TTL = inner
  * TTL, protocol 4, a fresh IP id. The frame grows by 20 bytes into the headroom before it, in place.
+ * IPv6 services tunnel IPv6 in IPv6 (next header 41, 40 bytes), as the kernel does for AF_INET6.
  */
 import { write16 } from '../dataplane/wire/bytes.js';
 import { checksum, pseudoHeaderSum4 } from '../dataplane/wire/checksum.js';
-import { ETH_HEADER_LEN, ETHERTYPE_IPV4 } from '../dataplane/wire/ethernet.js';
+import { ETH_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../dataplane/wire/ethernet.js';
+import type { Ipv6View } from '../dataplane/wire/ipv6.js';
 import { IPPROTO_IPIP, IPPROTO_UDP, Ipv4View } from '../dataplane/wire/ipv4.js';
 
 export const IPIP_OVERHEAD = 20;
@@ -115,5 +117,26 @@ export function encapsulateTunnel(
     }
     outer.at(buf, newFrame + ETH_HEADER_LEN).write(tos, IPIP_OVERHEAD + greLen + innerLen, id, df, ttl, IPPROTO_GRE, src, dst);
   }
+  return newFrame;
+}
+
+/** IPv6-in-IPv6 (RFC 2473) header overhead. */
+export const IP6IP6_OVERHEAD = 40;
+/** The IPv6 next-header value of an encapsulated IPv6 packet. */
+export const IPPROTO_IPV6 = 41;
+
+/**
+ * Encapsulate the inner IPv6 packet (innerLen bytes) of the frame at `frameOff` in IPv6 (kernel
+ * ip_vs_tunnel_xmit_v6): outer source `src`, destination `dst` (16 bytes each at their offsets), traffic
+ * class and hop limit copied from the inner header. Needs IP6IP6_OVERHEAD bytes of headroom; returns the
+ * new frame offset.
+ */
+export function encapsulateIp6ip6(buf: Uint8Array, frameOff: number, innerLen: number, outer: Ipv6View, src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number): number {
+  const inner = frameOff + ETH_HEADER_LEN;
+  const trafficClass = ((buf[inner] & 0x0f) << 4) | (buf[inner + 1] >>> 4);
+  const hopLimit = buf[inner + 7];
+  const newFrame = frameOff - IP6IP6_OVERHEAD;
+  write16(buf, newFrame + 12, ETHERTYPE_IPV6);
+  outer.at(buf, newFrame + ETH_HEADER_LEN).write(trafficClass, innerLen, IPPROTO_IPV6, hopLimit, src, srcOff, dst, dstOff);
   return newFrame;
 }

@@ -37,3 +37,34 @@ export class CounterTable {
     return { conns: v[o], inpkts: v[o + 1], outpkts: v[o + 2], inbytes: v[o + 3], outbytes: v[o + 4] };
   }
 }
+
+/** The statistics tables a packet is counted in: per destination and per service (kernel ip_vs_in/out_stats). */
+export interface TrafficStats {
+  readonly destStats: CounterTable;
+  readonly serviceStats: CounterTable;
+  readonly dests: { readonly service: Int32Array };
+}
+
+/** Count a client-side packet of `bytes` for destination `dest` and its service. */
+export function countInbound(t: TrafficStats, dest: number, bytes: number): void {
+  const ds = t.destStats.values, ss = t.serviceStats.values, svcId = t.dests.service[dest];
+  ds[dest * STAT_FIELDS + STAT_INPKTS]++;
+  ds[dest * STAT_FIELDS + STAT_INBYTES] += bytes;
+  ss[svcId * STAT_FIELDS + STAT_INPKTS]++;
+  ss[svcId * STAT_FIELDS + STAT_INBYTES] += bytes;
+}
+
+/** Count a real-server-side packet of `bytes` for destination `dest` and its service. */
+export function countOutbound(t: TrafficStats, dest: number, bytes: number): void {
+  const ds = t.destStats.values, ss = t.serviceStats.values, svcId = t.dests.service[dest];
+  ds[dest * STAT_FIELDS + STAT_OUTPKTS]++;
+  ds[dest * STAT_FIELDS + STAT_OUTBYTES] += bytes;
+  ss[svcId * STAT_FIELDS + STAT_OUTPKTS]++;
+  ss[svcId * STAT_FIELDS + STAT_OUTBYTES] += bytes;
+}
+
+/** Count a new connection for destination `dest` and service `svcId`. */
+export function countConnection(t: TrafficStats, dest: number, svcId: number): void {
+  t.destStats.values[dest * STAT_FIELDS + STAT_CONNS]++;
+  t.serviceStats.values[svcId * STAT_FIELDS + STAT_CONNS]++;
+}

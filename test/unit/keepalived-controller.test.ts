@@ -83,12 +83,21 @@ describe('loading at start', () => {
     ]);
   });
 
-  it('what the data plane refuses (an IPv6 virtual server) fails the load at the virtual_server line, nothing applied', () => {
+  it('an IPv6 virtual server with an IPv6 real server loads as ipvsadm would list it', () => {
     const d = director();
-    const file = join(FIXTURES, 'ipv6-vs.conf');
+    const res = startKeepalived(join(FIXTURES, 'ipv6-vs.conf'), d, new Logger('text', 'info', () => {}));
+    expect(res).toBeInstanceOf(KeepalivedController);
+    expect(snapshot(d).services.map((s) => [s.af, s.addr, s.port, s.dests.map((x) => [x.af, x.addr, x.port, x.forward])])).toEqual([
+      [6, 'fd00:1::100', 80, [[6, 'fd00:2::11', 80, 0]]],
+    ]);
+  });
+
+  it('what the data plane refuses (a persistence engine) fails the load at the virtual_server line, nothing applied', () => {
+    const d = director();
+    const file = join(FIXTURES, 'pe-vs.conf');
     const res = startKeepalived(file, d, new Logger('text', 'info', () => {}));
     expect('error' in res && res.error).toBe(
-      `${file}:4: virtual_server TCP [fd00:1::100]:80: add-service TCP [fd00:1::100]:80 (wrr) refused by tapvsd: IPv6 services are not supported yet; nothing applied`,
+      `${file}:4: virtual_server TCP 198.18.1.100:80: add-service TCP 198.18.1.100:80 (wrr) refused by tapvsd: persistence engines (--pe) are not supported yet; nothing applied`,
     );
     expect(listing(d)).toEqual([]);
     expect(d.reloadKeepalived).toBeNull();
@@ -218,18 +227,19 @@ describe('--check', () => {
     expect(checkKeepalived(join(FIXTURES, 'seed-000-lvs-nat.conf')).code).toBe(4);
     expect(checkKeepalived(join(FIXTURES, 'seed-001-tcp-http.conf')).code).toBe(4);
     expect(checkKeepalived(join(FIXTURES, 'all-keywords.conf')).code).toBe(4); // warnings only (deprecated keywords)
-    expect(checkKeepalived(join(FIXTURES, 'ipv6-vs.conf')).code).toBe(3); // refused by the data plane
+    expect(checkKeepalived(join(FIXTURES, 'ipv6-vs.conf')).code).toBe(0);
+    expect(checkKeepalived(join(FIXTURES, 'pe-vs.conf')).code).toBe(3); // refused by the data plane
     expect(checkKeepalived(join(tmp, 'missing.conf')).code).toBe(3);
   });
 
   it('reports the data plane refusal at the virtual_server line, without a TAP', () => {
-    const file = join(FIXTURES, 'ipv6-vs.conf');
+    const file = join(FIXTURES, 'pe-vs.conf');
     const out: string[] = [];
     const err: string[] = [];
     const code = runKeepalivedCheck(file, undefined, (s) => out.push(s), (s) => err.push(s));
     expect(code).toBe(3);
     expect(err.join('')).toBe(
-      `${file}:4: error: virtual_server TCP [fd00:1::100]:80: add-service TCP [fd00:1::100]:80 (wrr) refused by tapvsd: IPv6 services are not supported yet\n`,
+      `${file}:4: error: virtual_server TCP 198.18.1.100:80: add-service TCP 198.18.1.100:80 (wrr) refused by tapvsd: persistence engines (--pe) are not supported yet\n`,
     );
     expect(out.join('')).toBe(`${file}: 1 virtual server(s), 1 service(s), 1 destination(s); 1 error(s), 0 warning(s)\n`);
   });

@@ -483,7 +483,7 @@ describe('Pipeline (NAT)', () => {
   it('IPv6 presence: neighbour solicitation -> advertisement, DAD -> all nodes, echo -> reply, bad checksum dropped', () => {
     const d = director();
     const OWN = parseIpv6('fd00:1::1')!, PEER = parseIpv6('fd00:1::2')!;
-    d.pipeline.addresses6 = new Ipv6Addresses([OWN]);
+    d.pipeline.setAddresses6(new Ipv6Addresses([{ addr: OWN, prefix: 64 }]));
     const icmp6 = (dstMac: number[], src: Uint8Array, dst: Uint8Array, body: number[], hop = 255): Uint8Array => {
       const f = new Uint8Array(14 + 40 + body.length);
       f.set(dstMac, 0);

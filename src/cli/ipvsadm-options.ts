@@ -37,6 +37,7 @@ import type { Command } from '../control/protocol.js';
 import type { ListingFormat } from '../control/listing.js';
 import {
   formatIPv4,
+  formatIPv6,
   inetAton,
   inetPton4,
   inetPton6,
@@ -1155,9 +1156,10 @@ class CommandLineParser {
       case Cmd.Save:
         return { kind: 'save', numeric: this.format.numeric };
       case Cmd.AddLaddr:
-        return { kind: 'command', command: { op: 'add-laddr', service: this.serviceKey(), laddr: this.laddr } };
       case Cmd.DelLaddr:
-        return { kind: 'command', command: { op: 'delete-laddr', service: this.serviceKey(), laddr: this.laddr } };
+        if (this.laddr.includes(':') !== (this.svc.af === 6)) fail('a local address must have the address family of its service');
+        if (this.cmd === Cmd.DelLaddr) return { kind: 'command', command: { op: 'delete-laddr', service: this.serviceKey(), laddr: this.laddr } };
+        return { kind: 'command', command: { op: 'add-laddr', service: this.serviceKey(), laddr: this.laddr } };
       case Cmd.GetLaddr:
         return this.isSet(Opt.Service) ? { kind: 'list-laddrs', service: this.serviceKey() } : { kind: 'list-laddrs' };
       case Cmd.Restore:
@@ -1343,14 +1345,18 @@ function parseMarkPort(text: string, protocol: number, names: NameDatabase): num
 // FULLNAT local addresses (tapvs's own, DPVS's -z|--laddr)
 
 /**
- * `-z`: one IPv4 address, as an inet_aton form or an /etc/hosts name (like the service addresses), no
- * port; not in 0.0.0.0/8 or 127.0.0.0/8, not multicast, reserved or broadcast (the daemon's own check).
+ * `-z`: one IPv4 address, as an inet_aton form or an /etc/hosts name (like the service addresses), or an
+ * IPv6 address (of an IPv6 service), no port; not in 0.0.0.0/8 or 127.0.0.0/8, not multicast, reserved
+ * or broadcast, not ::, ::1 or IPv6 multicast (the daemon's own check).
  */
 function parseLocalAddress(text: string, names: NameDatabase): string {
   const value = text === '' ? undefined : (inetAton(text) ?? names.hostToIPv4(text));
   if (value === undefined) {
-    const v6 = inetPton6(text) !== undefined;
-    fail(`illegal local address \`${text}' specified${v6 ? ' (IPv6 local addresses are not supported)' : ''}`);
+    const v6 = inetPton6(text);
+    if (v6 === undefined) fail(`illegal local address \`${text}' specified`);
+    const loopbackOrAny = v6.subarray(0, 15).every((b) => b === 0) && v6[15] <= 1;
+    if (v6[0] === 0xff || loopbackOrAny) fail(`illegal local address \`${text}' specified (not a unicast address)`);
+    return formatIPv6(v6);
   }
   const first = value >>> 24;
   if (first === 0 || first === 127 || first >= 224) {

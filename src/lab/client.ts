@@ -29,7 +29,9 @@ const flag = (name: string, dflt: number): number => {
   return i >= 0 ? Number(rest[i + 1]) : dflt;
 };
 const count = Math.min(flag('--count', 1), 100_000);
-const [host, portText] = (target ?? '').split(':');
+// HOST:PORT or [IPV6]:PORT
+const bracketed = /^\[([0-9a-fA-F:.]+)\]:(\d+)$/.exec(target ?? '');
+const [host, portText] = bracketed ? [bracketed[1], bracketed[2]] : (target ?? '').split(':');
 const port = Number(portText);
 
 function httpGet(agent: http.Agent | false): Promise<{ served: Served; socket: net.Socket | null }> {
@@ -86,7 +88,7 @@ function requestOn(s: net.Socket): Promise<Served> {
     s.on('data', onData);
     s.on('error', onError);
     s.on('close', onClose);
-    s.write(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: keep-alive\r\n\r\n`);
+    s.write(`GET / HTTP/1.1\r\nHost: ${host.includes(':') ? `[${host}]` : host}\r\nConnection: keep-alive\r\n\r\n`);
   });
 }
 
@@ -140,7 +142,7 @@ async function udpMode(newSocketEach: boolean): Promise<Served[]> {
   for (let i = 0; i < count; i++) {
     if (!sock || newSocketEach) {
       sock?.close();
-      sock = dgram.createSocket('udp4');
+      sock = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
       await new Promise<void>((r) => sock!.bind(0, r));
     }
     out.push(await udpExchange(sock, `ping ${i}`, timeout));

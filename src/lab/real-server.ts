@@ -4,6 +4,10 @@
  *
  *   node real-server.js --name rs1 --address 198.18.2.11 [--http-port 80] [--udp-port 9000]
  *                       [--udp-address ADDR] [--no-http] [--proxy-protocol]
+ *                       [--address6 ADDR6] [--udp-address6 ADDR6]
+ *
+ * --address6: also serve IPv6 - HTTP on every IPv6 address of the host (VIPs on lo included), UDP bound
+ * to --udp-address6 (default ADDR6; the VIP for direct routing).
  *
  * --proxy-protocol: the HTTP port expects a PROXY protocol v2 header first (as nginx with
  * `listen ... proxy_protocol`) and reports the client address it carries as `proxyClient`.
@@ -27,6 +31,8 @@ const udpPort = Number(opt('--udp-port', '9000'));
 const udpAddress = opt('--udp-address', address);
 const withHttp = !args.includes('--no-http');
 const proxyProtocol = args.includes('--proxy-protocol');
+const address6 = opt('--address6', '');
+const udpAddress6 = opt('--udp-address6', address6);
 
 const PROXY_V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
 
@@ -57,7 +63,7 @@ const proxyServer = net.createServer((sock) => {
   sock.on('error', () => undefined);
 });
 
-const server = http.createServer((req, res) => {
+const serve = (req: http.IncomingMessage, res: http.ServerResponse): void => {
   const body = JSON.stringify({ server: name, address, peer: req.socket.remoteAddress, peerPort: req.socket.remotePort, path: req.url }) + '\n';
   const wantBytes = /[?&]bytes=(\d+)/.exec(req.url ?? '');
   if (wantBytes) {
@@ -68,27 +74,42 @@ const server = http.createServer((req, res) => {
   }
   res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), 'x-served-by': name });
   res.end(body);
-});
+};
+const server = http.createServer(serve);
 server.keepAliveTimeout = 60_000;
+const server6 = http.createServer(serve);
+server6.keepAliveTimeout = 60_000;
 
 // UDP: bound to the real server's own address so replies leave from it (and so through the director).
+const echo = (sock: dgram.Socket, local: string) => (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
+  const reply = Buffer.from(JSON.stringify({ server: name, address: local, peer: rinfo.address, peerPort: rinfo.port, echo: msg.toString('utf8', 0, Math.min(msg.length, 64)) }));
+  sock.send(reply, rinfo.port, rinfo.address);
+};
 const udp = dgram.createSocket('udp4');
-udp.on('message', (msg, rinfo) => {
-  const reply = Buffer.from(JSON.stringify({ server: name, address, peer: rinfo.address, peerPort: rinfo.port, echo: msg.toString('utf8', 0, Math.min(msg.length, 64)) }));
-  udp.send(reply, rinfo.port, rinfo.address);
-});
+udp.on('message', echo(udp, address));
+const udp6 = dgram.createSocket({ type: 'udp6', ipv6Only: true });
+udp6.on('message', echo(udp6, address6));
 
 let ready = 0;
+const expected = address6 ? 4 : 2;
 const listening = (): void => {
-  if (++ready === 2) process.stdout.write(`${name} listening http ${withHttp ? httpPort : '-'} udp ${udpAddress}:${udpPort}\n`);
+  if (++ready === expected)
+    process.stdout.write(`${name} listening http ${withHttp ? httpPort : '-'} udp ${udpAddress}:${udpPort}${address6 ? ` [${udpAddress6}]:${udpPort}` : ''}\n`);
 };
 if (withHttp) (proxyProtocol ? proxyServer : server).listen(httpPort, '0.0.0.0', listening);
 else ready++;
 udp.bind(udpPort, udpAddress, listening);
+if (address6) {
+  if (withHttp) server6.listen({ port: httpPort, host: '::', ipv6Only: true }, listening);
+  else ready++;
+  udp6.bind(udpPort, udpAddress6, listening);
+}
 for (const s of ['SIGTERM', 'SIGINT'] as const)
   process.on(s, () => {
     server.close();
+    server6.close();
     proxyServer.close();
     udp.close();
+    if (address6) udp6.close();
     process.exit(0);
   });

@@ -7,6 +7,9 @@
  *   netns <id>-rs1  real server 198.18.2.11/24, default via 198.18.2.1 (the DIP) ─┤
  *   netns <id>-rs2  real server 198.18.2.12/24, default via 198.18.2.1            ─┘
  *
+ * With `ipv6`, the same in IPv6 beside it: client fd00:1::2/64, director fd00:1::1/64 and fd00:2::1/64 (VIPs
+ * such as fd00:1::100), real servers fd00:2::11/64... with their default route via fd00:2::1.
+ *
  * One L2 segment (as LVS-NAT on one switch), two subnets: the client reaches the VIP on-link, the real
  * servers answer through their gateway, the director. Everything lives in namespaces this code creates
  * (addresses from 198.18.0.0/15 only) and is deleted by down(), also after failures.
@@ -28,6 +31,13 @@ export const LAB_BRIDGE = 'br0';
 export const labRealServer = (i: number): string => `198.18.2.${11 + i}`;
 export const LAB_UDP_PORT = 9000;
 export const LAB_CLIENT_SUBNET = '198.18.1.0/24';
+/** The IPv6 lab (LabOptions.ipv6). */
+export const LAB_VIP6 = 'fd00:1::100';
+export const LAB_CLIENT6 = 'fd00:1::2';
+export const LAB_DIRECTOR_FRONT6 = 'fd00:1::1';
+export const LAB_DIP6 = 'fd00:2::1';
+export const LAB_CLIENT_SUBNET6 = 'fd00:1::/64';
+export const labRealServer6 = (i: number): string => `fd00:2::${11 + i}`;
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The package root (this file is dist/src/lab/topology.js or src/lab/topology.ts). */
@@ -94,6 +104,12 @@ export class LabTopology {
       await must('ip', ['-n', n, 'addr', 'add', addr, 'dev', 'eth0']);
       await must('ip', ['-n', n, 'link', 'set', 'eth0', 'up']);
       if (gw) await must('ip', ['-n', n, 'route', 'add', 'default', 'via', gw]);
+      if (this.ipv6) {
+        // nodad: usable at once (no duplicate address detection wait).
+        const rs = i - 1;
+        await must('ip', ['-n', n, '-6', 'addr', 'add', rs < 0 ? `${LAB_CLIENT6}/64` : `${labRealServer6(rs)}/64`, 'dev', 'eth0', 'nodad']);
+        if (rs >= 0) await must('ip', ['-n', n, '-6', 'route', 'add', 'default', 'via', LAB_DIP6]);
+      }
     }
   }
 
@@ -103,6 +119,7 @@ export class LabTopology {
       'netns', 'exec', this.dir, process.execPath, TAPVSD_JS,
       '--tap', LAB_TAP, '--bridge', LAB_BRIDGE,
       '--address', `${LAB_DIRECTOR_FRONT}/24`, '--address', `${LAB_DIP}/24`,
+      ...(this.ipv6 ? ['--address', `${LAB_DIRECTOR_FRONT6}/64`, '--address', `${LAB_DIP6}/64`] : []),
       '--socket', this.socketPath, ...extraArgs,
     ]);
     this.daemon = d;
@@ -128,7 +145,8 @@ export class LabTopology {
 
   /** Start the test real server (HTTP on 80, UDP echo on 9000) in real-server namespace i. */
   async startRealServer(i: number, extraArgs: string[] = []): Promise<Background> {
-    const p = background('ip', ['netns', 'exec', this.rs[i], process.execPath, SERVER_JS, '--name', `rs${i + 1}`, '--address', labRealServer(i), ...extraArgs]);
+    const v6 = this.ipv6 ? ['--address6', labRealServer6(i)] : [];
+    const p = background('ip', ['netns', 'exec', this.rs[i], process.execPath, SERVER_JS, '--name', `rs${i + 1}`, '--address', labRealServer(i), ...v6, ...extraArgs]);
     this.processes.push(p);
     await waitFor(`real server rs${i + 1}`, () => p.output().includes('listening') || p.child.exitCode !== null, 10_000);
     if (p.child.exitCode !== null) throw new Error(`real server exited: ${p.output()}`);
@@ -142,12 +160,15 @@ export class LabTopology {
    */
   async realServerForDirectRouting(i: number, vip = LAB_VIP): Promise<void> {
     await this.holdVipOnLoopback(i, vip);
-    await must('ip', ['-n', this.rs[i], 'route', 'add', LAB_CLIENT_SUBNET, 'dev', 'eth0']);
+    if (vip.includes(':')) await must('ip', ['-n', this.rs[i], '-6', 'route', 'add', LAB_CLIENT_SUBNET6, 'dev', 'eth0']);
+    else await must('ip', ['-n', this.rs[i], 'route', 'add', LAB_CLIENT_SUBNET, 'dev', 'eth0']);
   }
 
   /** The VIP on real server i's lo, with ARP for it suppressed (arp_ignore=1, arp_announce=2). */
   async holdVipOnLoopback(i: number, vip: string): Promise<void> {
     const n = this.rs[i];
+    // An IPv6 address on lo is not announced on eth0 by Neighbour Discovery: no sysctls needed.
+    if (vip.includes(':')) return void (await must('ip', ['-n', n, '-6', 'addr', 'add', `${vip}/128`, 'dev', 'lo']));
     await must('ip', ['-n', n, 'addr', 'add', `${vip}/32`, 'dev', 'lo']);
     for (const dev of ['all', 'lo', 'eth0']) {
       await must('ip', ['netns', 'exec', n, 'sysctl', '-qw', `net.ipv4.conf.${dev}.arp_ignore=1`, `net.ipv4.conf.${dev}.arp_announce=2`]);

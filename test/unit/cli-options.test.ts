@@ -788,9 +788,13 @@ describe('FULLNAT: --fullnat, --proxy-protocol / --toa, -P|--add-laddr, -Q|--del
     expect(failure('-P -t 198.18.1.100:80 -z')).toEqual({ message: '-z: missing argument', exitCode: 255, prefixed: false });
     expect(failure('-P -t 198.18.1.100:80 -z nosuchhost')).toEqual(fail2("illegal local address `nosuchhost' specified"));
     expect(failure('-P -t 198.18.1.100:80 -z 198.18.2.1:80')).toEqual(fail2("illegal local address `198.18.2.1:80' specified"));
-    expect(failure('-P -t 198.18.1.100:80 -z 2001:db8::1')).toEqual(
-      fail2("illegal local address `2001:db8::1' specified (IPv6 local addresses are not supported)"),
-    );
+    expect(failure('-P -t 198.18.1.100:80 -z 2001:db8::1')).toEqual(fail2('a local address must have the address family of its service'));
+    expect(failure('-P -t [2001:db8::100]:80 -z 198.18.2.1')).toEqual(fail2('a local address must have the address family of its service'));
+    expect(failure('-P -t [2001:db8::100]:80 -z ff02::1')).toEqual(fail2("illegal local address `ff02::1' specified (not a unicast address)"));
+    expect(parse('-P -t [2001:db8::100]:80 -z 2001:DB8:0::200')).toMatchObject({
+      ok: true,
+      invocation: { kind: 'command', command: { op: 'add-laddr', laddr: '2001:db8::200', service: { af: 6, addr: '2001:db8::100', port: 80 } } },
+    });
     for (const bad of ['0.0.0.0', '127.0.0.1', '224.0.0.1', '255.255.255.255']) {
       expect(failure(`-P -t 198.18.1.100:80 -z ${bad}`)).toEqual(
         fail2(`illegal local address \`${bad}' specified (not a unicast address outside 0.0.0.0/8 and 127.0.0.0/8)`),

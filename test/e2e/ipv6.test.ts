@@ -1,0 +1,110 @@
+/**
+ * IPv6 services end to end: the IPv6 lab (client fd00:1::2, tapvsd fd00:1::1 and fd00:2::1, real servers
+ * fd00:2::11 and ::12 routed via fd00:2::1), real kernel TCP and UDP through the TAP. NAT, DR and FULLNAT,
+ * listings with [addr]:port, -S/-R, and the director's Neighbour Discovery for VIPs.
+ */
+import { beforeEach, describe, expect, it } from 'vitest';
+import { LAB_CLIENT6, LAB_VIP6, labRealServer6 } from '../../src/lab/topology.js';
+import { SKIP_REASON, servers, tapvsOk, useLab, type Served } from './lab-fixture.js';
+
+const VIP = LAB_VIP6;
+const DR_VIP = 'fd00:1::101';
+const FN_VIP = 'fd00:1::102';
+const LIP = 'fd00:2::200';
+const RS1 = labRealServer6(0);
+const RS2 = labRealServer6(1);
+const DIRECTOR_MAC = '02:00:00:00:00:fe';
+
+describe.skipIf(SKIP_REASON !== null)('IPv6 services', () => {
+  const { lab } = useLab({ realServers: 2, ipv6: true, directorArgs: ['--mac', DIRECTOR_MAC] });
+
+  beforeEach(async () => {
+    await tapvsOk(lab(), ['-C']);
+  });
+
+  it('NAT: HTTP and UDP to [VIP] reach both real servers, which see the client address; replies come from the VIP', async () => {
+    await tapvsOk(lab(), ['-A', '-t', `[${VIP}]:80`, '-s', 'rr']);
+    await tapvsOk(lab(), ['-a', '-t', `[${VIP}]:80`, '-r', `[${RS1}]:80`, '-m']);
+    await tapvsOk(lab(), ['-a', '-t', `[${VIP}]:80`, '-r', `[${RS2}]:80`, '-m']);
+    await tapvsOk(lab(), ['-A', '-u', `[${VIP}]:9000`, '-s', 'rr']);
+    await tapvsOk(lab(), ['-a', '-u', `[${VIP}]:9000`, '-r', `[${RS1}]:9000`, '-m']);
+    await tapvsOk(lab(), ['-a', '-u', `[${VIP}]:9000`, '-r', `[${RS2}]:9000`, '-m']);
+
+    const http = await lab().client<Served[]>(['http', `[${VIP}]:80`, '--count', '4']);
+    expect(servers(http).sort()).toEqual(['rs1', 'rs1', 'rs2', 'rs2']);
+    expect(new Set(http.map((r) => r.peer))).toEqual(new Set([LAB_CLIENT6]));
+
+    const udp = await lab().client<Served[]>(['udp-new', `[${VIP}]:9000`, '--count', '4']);
+    expect(servers(udp).sort()).toEqual(['rs1', 'rs1', 'rs2', 'rs2']);
+    expect(new Set(udp.map((r) => r.peer))).toEqual(new Set([LAB_CLIENT6]));
+    expect(new Set(udp.map((r) => r.from))).toEqual(new Set([`${VIP}:9000`]));
+
+    // Listings as ipvsadm prints IPv6.
+    const list = await tapvsOk(lab(), ['-L', '-n']);
+    expect(list).toContain(`TCP  [${VIP}]:80 rr\n`);
+    expect(list).toContain(`  -> [${RS1}]:80`);
+    expect(list).toMatch(/UDP {2}\[fd00:1::100\]:9000 rr\n/);
+    const conns = await tapvsOk(lab(), ['-L', '-n', '-c']);
+    expect(conns).toMatch(new RegExp(`UDP .* \\[${LAB_CLIENT6}\\]:\\d+ +\\[${VIP}\\]:9000 +\\[fd00:2::1[12]\\]:9000`));
+    const stats = await tapvsOk(lab(), ['-L', '-n', '-t', `[${VIP}]:80`, '--stats', '--exact']);
+    expect(stats).toMatch(/\[fd00:1::100\]:80 +4 +/);
+  });
+
+  it('-S prints IPv6 rules that -R restores unchanged', async () => {
+    await tapvsOk(lab(), ['-A', '-t', `[${VIP}]:80`, '-s', 'wlc', '-p', '60', '-M', '64']);
+    await tapvsOk(lab(), ['-a', '-t', `[${VIP}]:80`, '-r', `[${RS1}]:80`, '-m', '-w', '3']);
+    const saved = await tapvsOk(lab(), ['-S', '-n']);
+    expect(saved).toBe(`-A -t [${VIP}]:80 -s wlc -p 60 -M 64\n-a -t [${VIP}]:80 -r [${RS1}]:80 -m -w 3\n`);
+    await tapvsOk(lab(), ['-C']);
+    await tapvsOk(lab(), ['-R'], saved);
+    expect(await tapvsOk(lab(), ['-S', '-n'])).toBe(saved);
+  });
+
+  it('answers neighbour solicitations and ping6 for a VIP', async () => {
+    await tapvsOk(lab(), ['-A', '-t', `[${VIP}]:80`, '-s', 'rr']);
+    const ping = await lab().exec(lab().cli, 'ping', ['-6', '-c', '2', '-i', '0.2', '-W', '2', VIP]);
+    expect(ping.code, ping.stdout + ping.stderr).toBe(0);
+    const neigh = await lab().exec(lab().cli, 'ip', ['-6', 'neigh', 'show', VIP]);
+    expect(neigh.stdout).toContain(`lladdr ${DIRECTOR_MAC}`);
+  });
+
+  it('DR: the real server holds the VIP on lo and answers the client directly', async () => {
+    await lab().realServerForDirectRouting(0, DR_VIP);
+    await tapvsOk(lab(), ['-A', '-t', `[${DR_VIP}]:80`, '-s', 'rr']);
+    await tapvsOk(lab(), ['-a', '-t', `[${DR_VIP}]:80`, '-r', `[${RS1}]:80`, '-g']);
+    const res = await lab().client<Served[]>(['http', `[${DR_VIP}]:80`, '--count', '3']);
+    expect(servers(res)).toEqual(['rs1', 'rs1', 'rs1']);
+    expect(new Set(res.map((r) => r.peer))).toEqual(new Set([LAB_CLIENT6]));
+    expect(await tapvsOk(lab(), ['-L', '-n'])).toContain(`  -> ${`[${RS1}]:80`.padEnd(28)} Route   1`);
+    // The replies bypassed the director: it saw client packets only.
+    const stats = await tapvsOk(lab(), ['-L', '-n', '-t', `[${DR_VIP}]:80`, '--stats', '--exact']);
+    const line = stats.split('\n').find((l) => l.startsWith('TCP'))!;
+    const [, , , inPkts, outPkts] = line.trim().split(/\s+/);
+    expect(Number(inPkts)).toBeGreaterThan(0);
+    expect(Number(outPkts)).toBe(0);
+  });
+
+  it('FULLNAT: real servers see the local address as peer and need no route back to the client', async () => {
+    await tapvsOk(lab(), ['-A', '-t', `[${FN_VIP}]:80`, '-s', 'rr']);
+    await tapvsOk(lab(), ['--add-laddr', '-t', `[${FN_VIP}]:80`, '-z', LIP]);
+    await tapvsOk(lab(), ['-a', '-t', `[${FN_VIP}]:80`, '-r', `[${RS1}]:80`, '--fullnat']);
+    await tapvsOk(lab(), ['-a', '-t', `[${FN_VIP}]:80`, '-r', `[${RS2}]:80`, '--fullnat']);
+    const res = await lab().client<Served[]>(['http', `[${FN_VIP}]:80`, '--count', '4']);
+    expect(servers(res).sort()).toEqual(['rs1', 'rs1', 'rs2', 'rs2']);
+    expect(new Set(res.map((r) => r.peer))).toEqual(new Set([LIP]));
+    expect(res.every((r) => (r.peerPort ?? 0) >= 5000)).toBe(true);
+    expect(await tapvsOk(lab(), ['-L', '-n'])).toContain(`  -> [${RS1}]:80`);
+  });
+
+  it('refuses what IPv6 services do not have yet with an error and no change', async () => {
+    await tapvsOk(lab(), ['-A', '-t', `[${VIP}]:80`, '-s', 'rr']);
+    const mixed = await lab().tapvs(['-a', '-t', `[${VIP}]:80`, '-r', '198.18.2.11:80', '-m']);
+    // ipvsadm's own check, before anything reaches the daemon.
+    expect(mixed.code).toBe(2);
+    expect(mixed.stderr).toContain('Different address family is allowed only for tunneling servers');
+    const proxy = await lab().tapvs(['-A', '-t', `[${FN_VIP}]:80`, '-s', 'rr', '--proxy-protocol']);
+    expect(proxy.code).not.toBe(0);
+    expect(proxy.stderr).toContain('Operation not supported with specified address family');
+    expect(await tapvsOk(lab(), ['-S', '-n'])).toBe(`-A -t [${VIP}]:80 -s rr\n`);
+  });
+});

@@ -177,7 +177,8 @@ export class LabTopology {
 
   /** Start `tapvs-rs ipip|gre|gue` (the LVS-TUN receiver) in real-server namespace i. */
   async startTunnelReceiver(i: number, vip = LAB_VIP, kind: 'ipip' | 'gre' | 'gue' = 'ipip', port = 0): Promise<Background> {
-    const args = [TAPVS_RS_JS, kind, '--vip', vip, '--director', LAB_DIP, ...(kind === 'gue' ? ['--port', String(port)] : [])];
+    const director = vip.includes(':') ? LAB_DIP6 : LAB_DIP;
+    const args = [TAPVS_RS_JS, kind, '--vip', vip, '--director', director, ...(kind === 'gue' ? ['--port', String(port)] : [])];
     const p = background('ip', ['netns', 'exec', this.rs[i], process.execPath, ...args]);
     this.processes.push(p);
     await waitFor(`tapvs-rs ${kind}`, () => p.output().includes(`${kind} receiver listening`) || p.child.exitCode !== null, 10_000);

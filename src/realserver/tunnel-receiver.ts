@@ -4,7 +4,9 @@
  * so the local stack receives the client's packet (CIP -> VIP) as if it had arrived directly and answers
  * the client straight from the VIP — what `tunl0`, a GRE device or a `fou` GUE port do where those modules
  * exist.
- *   ipip: IPv4 protocol 4 on a raw socket;
+ *   ipip: IPv4 protocol 4 on a raw socket; for IPv6 VIPs also IPv6 next header 41 (IPv6 in IPv6, what
+ *         the director sends IPv6 services' tunnel real servers) on an IPv6 raw socket, which hands over
+ *         the payload - the inner packet - without the outer header;
  *   gre:  IPv4 protocol 47 on a raw socket (GRE version 0, protocol 0x0800; checksum verified if present);
  *   gue:  a UDP socket on the tunnel port (GUE version 0, proto_ctype 4; optional fields skipped).
  *
@@ -17,7 +19,14 @@ import { createRequire } from 'node:module';
 import { Tap } from '../dataplane/tap.js';
 import { checksum } from '../dataplane/wire/checksum.js';
 import { IPPROTO_IPIP, Ipv4View } from '../dataplane/wire/ipv4.js';
-import { IPPROTO_GRE } from '../modes/tun.js';
+import { IPPROTO_GRE, IPPROTO_IPV6 } from '../modes/tun.js';
+import { formatIpv6, IPV6_HEADER_LEN, parseIpv6 } from '../dataplane/wire/ipv6.js';
+
+/** RFC 5952 text of an IPv6 address in any valid text form ('' when it is not one). */
+function canonical6(text: string): string {
+  const a = parseIpv6(text);
+  return a ? formatIpv6(a) : '';
+}
 
 export type TunnelKind = 'ipip' | 'gre' | 'gue';
 
@@ -25,6 +34,9 @@ export interface TunnelReceiverOptions {
   kind: TunnelKind;
   vips: number[];
   directors: number[];
+  /** IPv6 VIPs (16 bytes each) and directors (canonical text): ipip only. */
+  vips6?: Uint8Array[];
+  directors6?: string[];
   device: string;
   /** GUE: the UDP port (the director's --tun-port). */
   port?: number;
@@ -50,6 +62,7 @@ export class TunnelReceiver {
   readonly counters: TunnelCounters = { received: 0, delivered: 0, notOurs: 0, malformed: 0, wrongVip: 0, wrongDirector: 0, writeFailed: 0 };
   private readonly tun: Tap;
   private raw: RawSocket | null = null;
+  private raw6: RawSocket | null = null;
   private udp: dgram.Socket | null = null;
   private readonly outer = new Ipv4View();
   private readonly inner = new Ipv4View();
@@ -73,10 +86,20 @@ export class TunnelReceiver {
       return new Promise((resolve) => udp.bind(this.opts.port ?? 0, resolve));
     }
     const require = createRequire(import.meta.url);
-    const rawSocket = require('raw-socket') as { createSocket(o: { protocol: number }): RawSocket };
-    this.raw = rawSocket.createSocket({ protocol: this.opts.kind === 'gre' ? IPPROTO_GRE : IPPROTO_IPIP });
-    this.raw.on('message', (buf) => this.receive(buf));
-    this.raw.on('error', onError);
+    const rawSocket = require('raw-socket') as {
+      createSocket(o: { protocol: number; addressFamily?: number }): RawSocket;
+      AddressFamily: { IPv6: number };
+    };
+    if (this.opts.vips.length > 0 || this.opts.kind !== 'ipip') {
+      this.raw = rawSocket.createSocket({ protocol: this.opts.kind === 'gre' ? IPPROTO_GRE : IPPROTO_IPIP });
+      this.raw.on('message', (buf) => this.receive(buf));
+      this.raw.on('error', onError);
+    }
+    if (this.opts.kind === 'ipip' && (this.opts.vips6?.length ?? 0) > 0) {
+      this.raw6 = rawSocket.createSocket({ protocol: IPPROTO_IPV6, addressFamily: rawSocket.AddressFamily.IPv6 });
+      this.raw6.on('message', (buf, source) => this.receive6(buf, source));
+      this.raw6.on('error', onError);
+    }
     return Promise.resolve();
   }
 
@@ -127,12 +150,33 @@ export class TunnelReceiver {
     this.deliver(msg, hdr, msg.length - hdr);
   }
 
+  /**
+   * One IPv6-in-IPv6 payload from the IPv6 raw socket (the kernel strips the outer header; `source` is the
+   * outer source address): an IPv6 packet to one of the IPv6 VIPs.
+   */
+  receive6(buf: Uint8Array, source: string): void {
+    const c = this.counters;
+    c.received++;
+    const directors = this.opts.directors6 ?? [];
+    if (directors.length > 0 && !directors.includes(canonical6(source))) return void c.wrongDirector++;
+    if (buf.length < IPV6_HEADER_LEN || buf[0] >>> 4 !== 6 || IPV6_HEADER_LEN + ((buf[4] << 8) | buf[5]) !== buf.length) return void c.malformed++;
+    const vips = this.opts.vips6 ?? [];
+    if (!vips.some((v) => v.every((b, i) => buf[24 + i] === b))) return void c.wrongVip++;
+    this.write(buf, 0, buf.length);
+  }
+
   /** Check the inner packet at buf[off, off+len) and hand it to the stack. */
   private deliver(buf: Uint8Array, off: number, len: number): void {
     const c = this.counters;
     const inner = this.inner.at(buf, off);
     if (inner.version !== 4 || inner.headerLength < 20 || inner.totalLength !== len || !inner.checksumValid()) return void c.malformed++;
     if (!this.opts.vips.includes(inner.dst)) return void c.wrongVip++;
+    this.write(buf, off, len);
+  }
+
+  /** Write one inner packet to the TUN device: the local stack receives it. */
+  private write(buf: Uint8Array, off: number, len: number): void {
+    const c = this.counters;
     const o = this.tun.txSlotOffset(0);
     this.tun.arena.set(buf.subarray(off, off + len), o);
     this.tun.txOffsets[0] = o;
@@ -144,6 +188,8 @@ export class TunnelReceiver {
   close(): void {
     this.raw?.close();
     this.raw = null;
+    this.raw6?.close();
+    this.raw6 = null;
     this.udp?.close();
     this.udp = null;
     this.tun.close();

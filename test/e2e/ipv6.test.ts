@@ -1,6 +1,7 @@
 /**
  * IPv6 services end to end: the IPv6 lab (client fd00:1::2, tapvsd fd00:1::1 and fd00:2::1, real servers
- * fd00:2::11 and ::12 routed via fd00:2::1), real kernel TCP and UDP through the TAP. NAT, DR and FULLNAT,
+ * fd00:2::11 and ::12 routed via fd00:2::1), real kernel TCP and UDP through the TAP. NAT, DR, TUN (IPv6 in
+ * IPv6, received by tapvs-rs on a kernel without ip6_tunnel) and FULLNAT,
  * listings with [addr]:port, -S/-R, and the director's Neighbour Discovery for VIPs.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -10,6 +11,7 @@ import { SKIP_REASON, servers, tapvsOk, useLab, type Served } from './lab-fixtur
 const VIP = LAB_VIP6;
 const DR_VIP = 'fd00:1::101';
 const FN_VIP = 'fd00:1::102';
+const TUN_VIP = 'fd00:1::103';
 const LIP = 'fd00:2::200';
 const RS1 = labRealServer6(0);
 const RS2 = labRealServer6(1);
@@ -82,6 +84,17 @@ describe.skipIf(SKIP_REASON !== null)('IPv6 services', () => {
     const [, , , inPkts, outPkts] = line.trim().split(/\s+/);
     expect(Number(inPkts)).toBeGreaterThan(0);
     expect(Number(outPkts)).toBe(0);
+  });
+
+  it('TUN: IPv6 in IPv6 to tapvs-rs ipip on a real server without ip6_tunnel; it answers the client directly', async () => {
+    await lab().realServerForDirectRouting(1, TUN_VIP);
+    await lab().startTunnelReceiver(1, TUN_VIP, 'ipip');
+    await tapvsOk(lab(), ['-A', '-t', `[${TUN_VIP}]:80`, '-s', 'rr']);
+    await tapvsOk(lab(), ['-a', '-t', `[${TUN_VIP}]:80`, '-r', `[${RS2}]:80`, '-i']);
+    const res = await lab().client<Served[]>(['http', `[${TUN_VIP}]:80`, '--count', '3']);
+    expect(servers(res)).toEqual(['rs2', 'rs2', 'rs2']);
+    expect(new Set(res.map((r) => r.peer))).toEqual(new Set([LAB_CLIENT6]));
+    expect(await tapvsOk(lab(), ['-L', '-n'])).toContain(`  -> ${`[${RS2}]:80`.padEnd(28)} Tunnel  1`);
   });
 
   it('FULLNAT: real servers see the local address as peer and need no route back to the client', async () => {

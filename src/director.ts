@@ -21,6 +21,7 @@ import { Tap } from './dataplane/tap.js';
 import { TxBatch } from './dataplane/tx-batch.js';
 import { Ipv6Addresses, type InterfaceAddress6 } from './dataplane/addresses6.js';
 import { formatIpv4 } from './dataplane/wire/ipv4.js';
+import { parseIpv6 } from './dataplane/wire/ipv6.js';
 import type { Logger } from './logger.js';
 import { ESTIMATOR_PERIOD_MS, RateEstimator } from './stats/rate-estimator.js';
 import { createMetricsRegistry, type DataplaneCounters, type MetricsSource } from './stats/metrics.js';
@@ -156,6 +157,12 @@ export class Director implements MetricsSource {
     // Announce our addresses and VIPs (the kernel sends gratuitous ARP when an address comes up).
     for (const a of this.routes.addresses) this.host.gratuitousArp(a);
     for (const v of this.services.vips) this.host.gratuitousArp(v);
+    for (const a of this.opts.addresses6 ?? []) this.host.unsolicitedNeighborAdvert(a.addr, 0);
+    for (const v of this.services.vips6) {
+      const addr = new Uint8Array(16);
+      this.services.addresses6.copyTo(v, addr, 0);
+      this.host.unsolicitedNeighborAdvert(addr, 0);
+    }
     tx.flush();
   }
 
@@ -226,9 +233,15 @@ export class Director implements MetricsSource {
         return `${d.addr}:${d.port}/w${d.weight}`;
       });
       this.log.info(`service ${what.replace('service-', '')}`, { service: name, scheduler: c.scheduler, dests });
-      if (what === 'service-added' && this.host && this.services.vips.includes(svc.vaddr)) {
-        this.host.gratuitousArp(svc.vaddr);
-        this.log.info('VIP announced', { vip: formatIpv4(svc.vaddr) });
+      if (what === 'service-added' && this.host && c.fwmark === 0) {
+        if (c.af === 6) {
+          const vip = parseIpv6(c.addr)!;
+          this.host.unsolicitedNeighborAdvert(vip, 0);
+          this.log.info('VIP announced', { vip: c.addr });
+        } else if (this.services.vips.includes(svc.vaddr)) {
+          this.host.gratuitousArp(svc.vaddr);
+          this.log.info('VIP announced', { vip: formatIpv4(svc.vaddr) });
+        }
       }
     }
     this.pipeline?.resetDestinationCache();

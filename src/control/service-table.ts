@@ -478,7 +478,6 @@ export class ServiceTable {
     const ca = cfg.clientAddress ?? 'none';
     if (ca !== 'none' && ca !== 'proxy-protocol' && ca !== 'toa') return { errno: 'EINVAL', message: `unknown client address mode ${String(ca)}` };
     if (ca !== 'none' && cfg.protocol !== IPPROTO_TCP) return { errno: 'EINVAL', message: 'PROXY protocol and TOA need a TCP service' };
-    if (ca !== 'none' && cfg.af === 6) return { errno: 'EAFNOSUPPORT', message: 'PROXY protocol and TOA are not supported on IPv6 services yet' };
     if ((cfg.flags & SVC_F_PERSISTENT) !== 0 && !(cfg.timeout >= 1)) return { errno: 'EINVAL' };
     return null;
   }

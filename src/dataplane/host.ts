@@ -181,6 +181,24 @@ export class HostStack {
   }
 
   /**
+   * Announce our address `target` (16 bytes at targetOff) with an unsolicited, override advertisement to
+   * all nodes (RFC 4861 §7.2.6): the IPv6 counterpart of gratuitous ARP, sent when a VIP comes up.
+   */
+  unsolicitedNeighborAdvert(target: Uint8Array, targetOff: number): void {
+    const o = this.tx.allocate();
+    const out = this.tx.arena;
+    multicastMac(ALL_NODES, 0, out, o);
+    copyMac(out, o + 6, this.mac, 0);
+    write16(out, o + 12, ETHERTYPE_IPV6);
+    const ip6 = o + ETH_HEADER_LEN;
+    const icmp = ip6 + IPV6_HEADER_LEN;
+    this.ip6.at(out, ip6).write(0, 32, IPPROTO_ICMPV6, 255, target, targetOff, ALL_NODES, 0);
+    writeNeighborAdvert(out, icmp, NA_FLAG_OVERRIDE, target, targetOff, this.mac);
+    write16(out, icmp + 2, icmpv6Checksum(out, ip6, icmp, 32));
+    this.tx.send(o, ETH_HEADER_LEN + IPV6_HEADER_LEN + 32);
+  }
+
+  /**
    * Solicit the link-layer address of `target` (16 bytes at targetOff) from our address `src` (at
    * srcOff): to target's solicited-node group, with our MAC as source link-layer option (RFC 4861 §7.2.2).
    */

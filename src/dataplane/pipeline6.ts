@@ -9,12 +9,15 @@
  * (find: no id means no VIP, no connection), a new client gets an id when its first connection is made.
  * Lookups carry PROTO_INET6 with the protocol. Schedulers see an address as IPVS's 32-bit fold of it.
  *
- * Not handled (counted drops): extension headers before TCP/UDP, fragments, IPv6 fwmark services,
- * PROXY protocol / TOA on IPv6 FULLNAT services (refused by the control plane).
+ * FULLNAT services may pass the client address as PROXY protocol v2 (AF_INET6, 52 bytes) or TOA (kind
+ * 253, 20 bytes), as for IPv4.
+ *
+ * Not handled (counted drops): extension headers before TCP/UDP, fragments; IPv6 fwmark services and
+ * mark rules are refused by the control plane.
  */
 import type { ServiceTable, VirtualService } from '../control/service-table.js';
 import { ForwardMethod, SVC_F_ONEPACKET } from '../control/model.js';
-import { PROTO_INET6, CONN_F_FWD_MASK } from '../conntrack/connection-flags.js';
+import { PROTO_INET6, CONN_F_FWD_MASK, CONN_F_IN_SEQ } from '../conntrack/connection-flags.js';
 import { CONN_DEST_UNAVAILABLE, type ConnectionTracker } from '../conntrack/connection-tracker.js';
 import { PERSIST_NO_DESTINATION, PERSIST_TABLE_FULL, schedulePersistent } from '../conntrack/persistence.js';
 import { DIR_INPUT, DIR_OUTPUT } from '../conntrack/tcp-state.js';
@@ -30,7 +33,7 @@ import type { HostStack } from './host.js';
 import type { Ipv6AddressIds } from './ipv6-address-ids.js';
 import { NEIGH_REACHABLE, NeighborTable } from './neighbors.js';
 import type { TxBatch } from './tx-batch.js';
-import { copyMac, read16 } from './wire/bytes.js';
+import { copyMac, read16, read32 } from './wire/bytes.js';
 import { ETH_HEADER_LEN } from './wire/ethernet.js';
 import {
   ICMPV6_DEST_UNREACH,
@@ -45,7 +48,9 @@ import {
 } from './wire/icmpv6.js';
 import { IPPROTO_TCP, IPPROTO_UDP } from './wire/ipv4.js';
 import { IPPROTO_ICMPV6, IPV6_HEADER_LEN, Ipv6View } from './wire/ipv6.js';
-import { TCP_MIN_HEADER_LEN, TCP_RST, TCP_SYN } from './wire/tcp.js';
+import { TCP_ACK, TCP_FIN, TCP_MIN_HEADER_LEN, TCP_RST, TCP_SYN } from './wire/tcp.js';
+import { adjustRealServerSegment, insertProxyV2Header6, PROXY_V2_IPV6_LEN, shiftClientSequence } from '../modes/proxy-protocol.js';
+import { clampMss, insertToaOption6, TOA_LEN_IPV6 } from '../modes/toa.js';
 import { UDP_HEADER_LEN } from './wire/udp.js';
 
 /** ICMPv6 destination unreachable code 4: port unreachable. */
@@ -187,7 +192,7 @@ export class Ipv6Pipeline {
       this.sendError(buf, off, ip, ICMPV6_TIME_EXCEEDED, 0, 0);
       return this.drop(D.DROP_TTL_EXCEEDED);
     }
-    this.forwardToRealServer(buf, off, ip, l4, total, cid, dest);
+    this.forwardToRealServer(buf, off, ip, l4, total, cid, dest, tcpFlags);
   }
 
   /** Schedule a new connection for a client packet to service `svcId`; its id, or -1 (dropped, counted). */
@@ -259,13 +264,23 @@ export class Ipv6Pipeline {
   }
 
   /** The connection's forwarding method towards its real server (kernel cp->packet_xmit), hop limit included. */
-  private forwardToRealServer(buf: Uint8Array, off: number, ip: number, l4: number, total: number, cid: number, dest: number): void {
+  private forwardToRealServer(buf: Uint8Array, off: number, ip: number, l4: number, total: number, cid: number, dest: number, tcpFlags: number): void {
     const conns = this.tracker.table, ids = this.ids;
     const rip = conns.daddrOf(cid);
     const method = conns.flagsOf(cid) & CONN_F_FWD_MASK;
     if (method === ForwardMethod.Masq) rewriteNatInbound6(buf, ip, l4, ids, rip, conns.dportOf(cid));
-    else if (method === ForwardMethod.FullNat) rewriteFullnatInbound6(buf, ip, l4, ids, conns.laddr[cid], conns.lport[cid], rip, conns.dportOf(cid));
-    else if (method !== ForwardMethod.Route && method !== ForwardMethod.Tunnel) return this.drop(D.DROP_UNSUPPORTED);
+    else if (method === ForwardMethod.FullNat) {
+      const mode = buf[ip + 6] === IPPROTO_TCP ? this.services.service(this.services.dests.service[dest])?.clientAddress : undefined;
+      if (mode === 'proxy-protocol' || mode === 'toa') {
+        const moved = mode === 'toa' ? this.toaInbound(buf, off, l4, total, cid, tcpFlags) : this.proxyProtocolInbound(buf, off, l4, total, cid, tcpFlags);
+        if (moved < 0) return;
+        ip += moved - off;
+        l4 += moved - off;
+        total = IPV6_HEADER_LEN + read16(buf, ip + 4);
+        off = moved;
+      }
+      rewriteFullnatInbound6(buf, ip, l4, ids, conns.laddr[cid], conns.lport[cid], rip, conns.dportOf(cid));
+    } else if (method !== ForwardMethod.Route && method !== ForwardMethod.Tunnel) return this.drop(D.DROP_UNSUPPORTED);
     buf[ip + 7]--;
     let frame = off, len = ETH_HEADER_LEN + total;
     if (method === ForwardMethod.Tunnel) {
@@ -299,11 +314,60 @@ export class Ipv6Pipeline {
       return this.drop(D.DROP_TTL_EXCEEDED);
     }
     const client = conns.caddrOf(cid);
+    if (fullnat && buf[ip + 6] === IPPROTO_TCP && dest >= 0) {
+      const mode = this.services.service(this.services.dests.service[dest])?.clientAddress;
+      const thl = (buf[l4 + 12] >>> 4) * 4;
+      if (mode === 'proxy-protocol') {
+        adjustRealServerSegment(buf, l4, thl, tcpFlags, conns.aux[cid], (conns.flagsOf(cid) & CONN_F_IN_SEQ) !== 0, PROXY_V2_IPV6_LEN);
+      } else if (mode === 'toa' && (tcpFlags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) {
+        conns.aux[cid] = (read32(buf, l4 + 4) + 1) >>> 0; // the real server's ISN + 1: client ACKs of it carry the option
+        clampMss(buf, l4, thl, TOA_LEN_IPV6);
+      }
+    }
     if (fullnat) rewriteFullnatOutbound6(buf, ip, l4, this.ids, conns.vaddrOf(cid), conns.vportOf(cid), client, conns.cportOf(cid));
     else rewriteNatOutbound6(buf, ip, l4, this.ids, conns.vaddrOf(cid), conns.vportOf(cid));
     buf[ip + 7]--;
     this.totals.forwardedOut++;
     conns.replyNeighbor[cid] = this.transmit(buf, off, ETH_HEADER_LEN + total, this.nextHop(client), conns.replyNeighbor[cid]);
+  }
+
+  /**
+   * FULLNAT + PROXY protocol, client side (as Pipeline.proxyProtocolInbound for IPv4): the stream start on
+   * the SYN, the header in front of the first data segment, later segments shifted. Returns the (possibly
+   * moved) frame offset, -1 when the frame was dropped.
+   */
+  private proxyProtocolInbound(buf: Uint8Array, off: number, l4: number, total: number, cid: number, tcpFlags: number): number {
+    const conns = this.tracker.table;
+    const seq = read32(buf, l4 + 4);
+    if ((tcpFlags & TCP_SYN) !== 0) {
+      conns.aux[cid] = (seq + 1) >>> 0; // the first data byte
+      return off;
+    }
+    const first = conns.aux[cid];
+    const thl = (buf[l4 + 12] >>> 4) * 4;
+    const payload = total - IPV6_HEADER_LEN - thl;
+    if (seq === first && payload > 0) {
+      if (this.headroom < PROXY_V2_IPV6_LEN || total + PROXY_V2_IPV6_LEN > this.linkMtu) {
+        this.drop(D.DROP_TOO_BIG);
+        return -1;
+      }
+      conns.setFlags(cid, conns.flagsOf(cid) | CONN_F_IN_SEQ);
+      return insertProxyV2Header6(buf, off, l4, thl, this.ids, conns.caddrOf(cid), conns.cportOf(cid), conns.vaddrOf(cid), conns.vportOf(cid));
+    }
+    if ((conns.flagsOf(cid) & CONN_F_IN_SEQ) !== 0 && ((seq - first) | 0) > 0) shiftClientSequence(buf, l4, PROXY_V2_IPV6_LEN);
+    return off;
+  }
+
+  /** FULLNAT + TOA, client side (as Pipeline.toaInbound): the option in the SYN and in ACKs of the server's ISN + 1. */
+  private toaInbound(buf: Uint8Array, off: number, l4: number, total: number, cid: number, tcpFlags: number): number {
+    const conns = this.tracker.table;
+    const ack = read32(buf, l4 + 8);
+    const wanted =
+      (tcpFlags & (TCP_SYN | TCP_RST | TCP_FIN)) === TCP_SYN ||
+      ((tcpFlags & (TCP_SYN | TCP_RST | TCP_FIN)) === 0 && (tcpFlags & TCP_ACK) !== 0 && conns.aux[cid] !== 0 && ack === conns.aux[cid]);
+    if (!wanted || this.headroom < TOA_LEN_IPV6 || total + TOA_LEN_IPV6 > this.linkMtu) return off;
+    const moved = insertToaOption6(buf, off, l4, (buf[l4 + 12] >>> 4) * 4, this.ids, conns.caddrOf(cid), conns.cportOf(cid));
+    return moved < 0 ? off : moved;
   }
 
   // ---- ICMPv6 -------------------------------------------------------------------------------------
@@ -392,7 +456,7 @@ export class Ipv6Pipeline {
       const lip = conns.laddr[cid], lport = conns.lport[cid];
       translateIcmp6(buf, ip, icmp, plen, ids, lip, rip, rip, rport, lip, lport);
     } else if (method !== ForwardMethod.Route && method !== ForwardMethod.Tunnel) return this.drop(D.DROP_UNSUPPORTED);
-    if (method === ForwardMethod.Tunnel) return this.forwardToRealServer(buf, off, ip, icmp, total, cid, dest);
+    if (method === ForwardMethod.Tunnel) return this.forwardToRealServer(buf, off, ip, icmp, total, cid, dest, 0);
     buf[ip + 7]--;
     this.totals.forwardedIn++;
     if (dest >= this.destNeighbor.length) this.growDestNeighbor(dest);

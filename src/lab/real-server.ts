@@ -18,6 +18,7 @@
 import dgram from 'node:dgram';
 import http from 'node:http';
 import net from 'node:net';
+import { formatIpv6 } from '../dataplane/wire/ipv6.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => {
@@ -37,7 +38,7 @@ const udpAddress6 = opt('--udp-address6', address6);
 const PROXY_V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
 
 /** HTTP/1.x behind a PROXY v2 header, one request per connection (Connection: close). */
-const proxyServer = net.createServer((sock) => {
+const serveProxied = (sock: net.Socket): void => {
   let buf = Buffer.alloc(0);
   let proxyClient: string | null = null;
   sock.on('data', (d: Buffer) => {
@@ -51,7 +52,9 @@ const proxyServer = net.createServer((sock) => {
       const len = buf.readUInt16BE(14);
       if (buf.length < 16 + len) return;
       if (buf[13] === 0x11) proxyClient = `${buf[16]}.${buf[17]}.${buf[18]}.${buf[19]}:${buf.readUInt16BE(24)}`;
-      else proxyClient = 'unknown';
+      else if (buf[13] === 0x21 && len >= 36) {
+        proxyClient = `[${formatIpv6(buf, 16)}]:${buf.readUInt16BE(48)}`;
+      } else proxyClient = 'unknown';
       buf = buf.subarray(16 + len);
     }
     const end = buf.indexOf('\r\n\r\n');
@@ -61,7 +64,9 @@ const proxyServer = net.createServer((sock) => {
     sock.end(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   });
   sock.on('error', () => undefined);
-});
+};
+const proxyServer = net.createServer(serveProxied);
+const proxyServer6 = net.createServer(serveProxied);
 
 const serve = (req: http.IncomingMessage, res: http.ServerResponse): void => {
   const body = JSON.stringify({ server: name, address, peer: req.socket.remoteAddress, peerPort: req.socket.remotePort, path: req.url }) + '\n';
@@ -100,7 +105,7 @@ if (withHttp) (proxyProtocol ? proxyServer : server).listen(httpPort, '0.0.0.0',
 else ready++;
 udp.bind(udpPort, udpAddress, listening);
 if (address6) {
-  if (withHttp) server6.listen({ port: httpPort, host: '::', ipv6Only: true }, listening);
+  if (withHttp) (proxyProtocol ? proxyServer6 : server6).listen({ port: httpPort, host: '::', ipv6Only: true }, listening);
   else ready++;
   udp6.bind(udpPort, udpAddress6, listening);
 }
@@ -109,6 +114,7 @@ for (const s of ['SIGTERM', 'SIGINT'] as const)
     server.close();
     server6.close();
     proxyServer.close();
+    proxyServer6.close();
     udp.close();
     if (address6) udp6.close();
     process.exit(0);

@@ -7,15 +7,20 @@
  * SYN/RST/FIN whose acknowledgement number is the real server's ISN + 1 (the handshake's last ACK and data
  * the client sends before the server's first data) — only when the TCP header has room for 8 more option
  * bytes and the packet stays within the MTU. The real server's SYN-ACK announces an MSS 8 bytes smaller.
+ * IPv6 services use the IPv6 variant: kind 253, length 20 (port, then the 16-byte address).
  */
 import { read16, write16, write32 } from '../dataplane/wire/bytes.js';
 import { checksum, pseudoHeaderSum4, updateChecksum16 } from '../dataplane/wire/checksum.js';
 import { ETH_HEADER_LEN } from '../dataplane/wire/ethernet.js';
 import { IPPROTO_TCP, type Ipv4View } from '../dataplane/wire/ipv4.js';
 import { TCP_CHECKSUM_OFFSET } from '../dataplane/wire/tcp.js';
+import { pseudoHeaderSum6 } from '../dataplane/wire/ipv6.js';
+import type { Ipv6AddressIds } from '../dataplane/ipv6-address-ids.js';
 
 export const TOA_KIND = 254;
 export const TOA_LEN = 8;
+export const TOA_KIND_IPV6 = 253;
+export const TOA_LEN_IPV6 = 20;
 const MAX_TCP_HEADER = 60;
 
 /**
@@ -41,6 +46,31 @@ export function insertToaOption(buf: Uint8Array, frameOff: number, ip: Ipv4View,
   const l4len = ip.totalLength - ip.headerLength;
   write16(buf, t + TCP_CHECKSUM_OFFSET, 0);
   write16(buf, t + TCP_CHECKSUM_OFFSET, checksum(buf, t, l4len, pseudoHeaderSum4(ip.src, ip.dst, IPPROTO_TCP, l4len)));
+  return newOff;
+}
+
+/**
+ * IPv6: append the TOA option (kind 253: port and the client address `cip`, an Ipv6AddressIds id) to the
+ * TCP header of the frame at `frameOff`; headers move 20 bytes back, data offset and payload length grow,
+ * the TCP checksum is recomputed. Returns the new frame offset, or -1 when the header has no room.
+ */
+export function insertToaOption6(buf: Uint8Array, frameOff: number, tcpOff: number, tcpHeaderLength: number, ids: Ipv6AddressIds, cip: number, cport: number): number {
+  if (tcpHeaderLength + TOA_LEN_IPV6 > MAX_TCP_HEADER) return -1;
+  const headersEnd = tcpOff + tcpHeaderLength;
+  const newOff = frameOff - TOA_LEN_IPV6;
+  buf.copyWithin(newOff, frameOff, headersEnd);
+  const o = headersEnd - TOA_LEN_IPV6;
+  buf[o] = TOA_KIND_IPV6;
+  buf[o + 1] = TOA_LEN_IPV6;
+  write16(buf, o + 2, cport);
+  ids.copyTo(cip, buf, o + 4);
+  const t = tcpOff - TOA_LEN_IPV6;
+  buf[t + 12] = (((tcpHeaderLength + TOA_LEN_IPV6) >> 2) << 4) | (buf[t + 12] & 0x0f);
+  const ip = newOff + ETH_HEADER_LEN;
+  const l4len = read16(buf, ip + 4) + TOA_LEN_IPV6;
+  write16(buf, ip + 4, l4len);
+  write16(buf, t + TCP_CHECKSUM_OFFSET, 0);
+  write16(buf, t + TCP_CHECKSUM_OFFSET, checksum(buf, t, l4len, pseudoHeaderSum6(buf, ip, IPPROTO_TCP, l4len)));
   return newOff;
 }
 

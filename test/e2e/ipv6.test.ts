@@ -109,15 +109,26 @@ describe.skipIf(SKIP_REASON !== null)('IPv6 services', () => {
     expect(await tapvsOk(lab(), ['-L', '-n'])).toContain(`  -> [${RS1}]:80`);
   });
 
+  it('FULLNAT with PROXY protocol v2: the real server reads the IPv6 client address from the header, sees the LIP as peer', async () => {
+    await lab().startRealServer(0, ['--http-port', '8080', '--udp-port', '9001', '--proxy-protocol']);
+    await tapvsOk(lab(), ['-A', '-t', `[${FN_VIP}]:80`, '-s', 'rr', '--proxy-protocol']);
+    await tapvsOk(lab(), ['--add-laddr', '-t', `[${FN_VIP}]:80`, '-z', LIP]);
+    await tapvsOk(lab(), ['-a', '-t', `[${FN_VIP}]:80`, '-r', `[${RS1}]:8080`, '--fullnat']);
+    const res = await lab().client<(Served & { proxyClient?: string })[]>(['http', `[${FN_VIP}]:80`, '--count', '3']);
+    expect(servers(res)).toEqual(['rs1', 'rs1', 'rs1']);
+    expect(new Set(res.map((r) => r.peer))).toEqual(new Set([LIP]));
+    for (const r of res) expect(r.proxyClient).toMatch(new RegExp(`^\\[${LAB_CLIENT6}\\]:\\d+$`));
+  });
+
   it('refuses what IPv6 services do not have yet with an error and no change', async () => {
     await tapvsOk(lab(), ['-A', '-t', `[${VIP}]:80`, '-s', 'rr']);
     const mixed = await lab().tapvs(['-a', '-t', `[${VIP}]:80`, '-r', '198.18.2.11:80', '-m']);
     // ipvsadm's own check, before anything reaches the daemon.
     expect(mixed.code).toBe(2);
     expect(mixed.stderr).toContain('Different address family is allowed only for tunneling servers');
-    const proxy = await lab().tapvs(['-A', '-t', `[${FN_VIP}]:80`, '-s', 'rr', '--proxy-protocol']);
-    expect(proxy.code).not.toBe(0);
-    expect(proxy.stderr).toContain('Operation not supported with specified address family');
+    const fwmark = await lab().tapvs(['-A', '-f', '7', '-6', '-s', 'rr']);
+    expect(fwmark.code).not.toBe(0);
+    expect(fwmark.stderr).toContain('(IPv6 fwmark service) is not supported yet');
     expect(await tapvsOk(lab(), ['-S', '-n'])).toBe(`-A -t [${VIP}]:80 -s rr\n`);
   });
 });

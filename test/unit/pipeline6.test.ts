@@ -52,7 +52,7 @@ class RecordingTap {
 
 const a6 = (t: string): Uint8Array => parseIpv6(t)!;
 
-function director(forward: ForwardMethod = ForwardMethod.Masq, opts: { persistent?: boolean; prefix?: number } = {}) {
+function director(forward: ForwardMethod = ForwardMethod.Masq, opts: { persistent?: boolean; prefix?: number; clientAddress?: 'proxy-protocol' | 'toa' } = {}) {
   const tap = new RecordingTap();
   const tx = new TxBatch(tap as unknown as Tap);
   const services = new ServiceTable();
@@ -64,10 +64,10 @@ function director(forward: ForwardMethod = ForwardMethod.Masq, opts: { persisten
   pipeline.setAddresses6(new Ipv6Addresses([{ addr: a6(OWN_FRONT), prefix: 64 }, { addr: a6(OWN_BACK), prefix: 64 }]));
   const svc: ServiceConfig = {
     af: 6, protocol: 6, addr: VIP, port: 80, fwmark: 0, scheduler: 'rr', flags: opts.persistent ? 1 : 0, timeout: opts.persistent ? 300 : 0,
-    netmask: String(opts.prefix ?? 128), pe: '',
+    netmask: String(opts.prefix ?? 128), pe: '', clientAddress: opts.clientAddress,
   };
   expect(services.addService(svc)).toBeNull();
-  const udpSvc: ServiceConfig = { ...svc, protocol: 17, port: 53 };
+  const udpSvc: ServiceConfig = { ...svc, protocol: 17, port: 53, clientAddress: undefined };
   expect(services.addService(udpSvc)).toBeNull();
   if (forward === ForwardMethod.FullNat) expect(services.addLocalAddress(svc, LIP)).toBeNull();
   const rs: DestinationConfig = { af: 6, addr: RIP, port: forward === ForwardMethod.Masq || forward === ForwardMethod.FullNat ? 8080 : 80, forward, weight: 1, uThreshold: 0, lThreshold: 0, tunType: 0, tunPort: 0, tunFlags: 0 };
@@ -101,14 +101,14 @@ function frame6(dstMac: Uint8Array, srcMac: Uint8Array, src: string, dst: string
   return f;
 }
 
-function tcp6(dstMac: Uint8Array, srcMac: Uint8Array, src: string, sport: number, dst: string, dport: number, flags: number, payload = 0, hop = 64): Uint8Array {
+function tcp6(dstMac: Uint8Array, srcMac: Uint8Array, src: string, sport: number, dst: string, dport: number, flags: number, payload = 0, hop = 64, seq = 1000, ack = 5000): Uint8Array {
   const body = new Uint8Array(20 + payload);
   body[0] = sport >> 8;
   body[1] = sport & 0xff;
   body[2] = dport >> 8;
   body[3] = dport & 0xff;
-  body.set([0, 0, 3, 0xe8], 4); // seq 1000
-  if (flags & TCP_ACK) body.set([0, 0, 0x13, 0x88], 8);
+  new DataView(body.buffer).setUint32(4, seq);
+  if (flags & TCP_ACK) new DataView(body.buffer).setUint32(8, ack);
   body[12] = 5 << 4;
   body[13] = flags;
   body[14] = 0xff;
@@ -328,6 +328,49 @@ describe('Pipeline, IPv6 services', () => {
     const [back] = d.feed(icmp6(DIRECTOR_MAC, CLIENT_MAC, CIP, OWN_FRONT, [136, 0, 0, 0, 0x60, 0, 0, 0, ...a6(CIP), 2, 1, ...CLIENT_MAC], 255));
     expect([src6(back), port(back, 54), dst6(back), port(back, 56)]).toEqual([VIP, 80, CIP, 47003]);
     expect(l4Valid(back)).toBe(true);
+  });
+
+  it('FULLNAT + PROXY protocol v2 (AF_INET6, 52 bytes) before the first data; later sequence numbers shifted both ways', () => {
+    const d = director(ForwardMethod.FullNat, { clientAddress: 'proxy-protocol' });
+    const syn = resolveBoth(d, tcp6(DIRECTOR_MAC, CLIENT_MAC, CIP, 47010, VIP, 80, TCP_SYN, 0, 64, 1000));
+    const lport = port(syn, 54);
+    expect(syn.length).toBe(74); // no header on the SYN
+    d.feed(tcp6(DIRECTOR_MAC, RS_MAC, RIP, 8080, LIP, lport, TCP_SYN | TCP_ACK, 0, 64, 7000, 1001));
+    d.feed(icmp6(DIRECTOR_MAC, CLIENT_MAC, CIP, OWN_FRONT, [136, 0, 0, 0, 0x60, 0, 0, 0, ...a6(CIP), 2, 1, ...CLIENT_MAC], 255));
+    const [first] = d.feed(tcp6(DIRECTOR_MAC, CLIENT_MAC, CIP, 47010, VIP, 80, TCP_ACK, 10, 64, 1001, 7001));
+    expect(first.length).toBe(74 + 52 + 10);
+    expect((first[18] << 8) | first[19]).toBe(20 + 52 + 10);
+    const h = 74;
+    expect(Array.from(first.subarray(h, h + 16))).toEqual([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21, 0x21, 0, 36]);
+    expect([formatIpv6(first, h + 16), formatIpv6(first, h + 32), port(first, h + 48), port(first, h + 50)]).toEqual([CIP, VIP, 47010, 80]);
+    expect([src6(first), dst6(first)]).toEqual([LIP, RIP]);
+    expect(new DataView(first.buffer, first.byteOffset).getUint32(58)).toBe(1001);
+    expect(l4Valid(first)).toBe(true);
+    const [second] = d.feed(tcp6(DIRECTOR_MAC, CLIENT_MAC, CIP, 47010, VIP, 80, TCP_ACK, 5, 64, 1011, 7001));
+    expect(new DataView(second.buffer, second.byteOffset).getUint32(58)).toBe(1011 + 52);
+    expect(l4Valid(second)).toBe(true);
+    // The real server acknowledges header and data (1001 + 52 + 15): the client hears 1016.
+    const [ack] = d.feed(tcp6(DIRECTOR_MAC, RS_MAC, RIP, 8080, LIP, lport, TCP_ACK, 0, 64, 7001, 1001 + 52 + 15));
+    expect([src6(ack), dst6(ack)]).toEqual([VIP, CIP]);
+    expect(new DataView(ack.buffer, ack.byteOffset).getUint32(62)).toBe(1016);
+    expect(l4Valid(ack)).toBe(true);
+  });
+
+  it('FULLNAT + TOA: the IPv6 option (kind 253, length 20) goes into the SYN and the ACK of the server ISN + 1', () => {
+    const d = director(ForwardMethod.FullNat, { clientAddress: 'toa' });
+    const syn = resolveBoth(d, tcp6(DIRECTOR_MAC, CLIENT_MAC, CIP, 47011, VIP, 80, TCP_SYN));
+    expect(syn.length).toBe(74 + 20);
+    expect(syn[54 + 12] >>> 4).toBe(10); // data offset: 40 bytes
+    expect([syn[74], syn[75], port(syn, 76), formatIpv6(syn, 78)]).toEqual([253, 20, 47011, CIP]);
+    expect(l4Valid(syn)).toBe(true);
+    const lport = port(syn, 54);
+    d.feed(tcp6(DIRECTOR_MAC, RS_MAC, RIP, 8080, LIP, lport, TCP_SYN | TCP_ACK, 0, 64, 7000, 1001));
+    d.feed(icmp6(DIRECTOR_MAC, CLIENT_MAC, CIP, OWN_FRONT, [136, 0, 0, 0, 0x60, 0, 0, 0, ...a6(CIP), 2, 1, ...CLIENT_MAC], 255));
+    const [ack] = d.feed(tcp6(DIRECTOR_MAC, CLIENT_MAC, CIP, 47011, VIP, 80, TCP_ACK, 0, 64, 1001, 7001));
+    expect(ack.length).toBe(74 + 20);
+    expect(l4Valid(ack)).toBe(true);
+    const [later] = d.feed(tcp6(DIRECTOR_MAC, CLIENT_MAC, CIP, 47011, VIP, 80, TCP_ACK, 3, 64, 1001, 7100));
+    expect(later.length).toBe(74 + 3);
   });
 
   it('ICMPv6 errors: port unreachable from the real server reaches the client about VIP; packet too big from the client reaches the real server', () => {

@@ -7,6 +7,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { LAB_CLIENT6, LAB_VIP6, labRealServer6 } from '../../src/lab/topology.js';
 import { SKIP_REASON, servers, tapvsOk, useLab, type Served } from './lab-fixture.js';
+import { ControlClient } from '../../src/control/client.js';
 
 const VIP = LAB_VIP6;
 const DR_VIP = 'fd00:1::101';
@@ -71,13 +72,14 @@ describe.skipIf(SKIP_REASON !== null)('IPv6 services', () => {
   });
 
   it('DR: the real server holds the VIP on lo and answers the client directly', async () => {
-    await lab().realServerForDirectRouting(0, DR_VIP);
+    // rs2 serves DR and TUN (its route to the client subnet bypasses the director); rs1 stays a NAT server.
+    await lab().realServerForDirectRouting(1, DR_VIP);
     await tapvsOk(lab(), ['-A', '-t', `[${DR_VIP}]:80`, '-s', 'rr']);
-    await tapvsOk(lab(), ['-a', '-t', `[${DR_VIP}]:80`, '-r', `[${RS1}]:80`, '-g']);
+    await tapvsOk(lab(), ['-a', '-t', `[${DR_VIP}]:80`, '-r', `[${RS2}]:80`, '-g']);
     const res = await lab().client<Served[]>(['http', `[${DR_VIP}]:80`, '--count', '3']);
-    expect(servers(res)).toEqual(['rs1', 'rs1', 'rs1']);
+    expect(servers(res)).toEqual(['rs2', 'rs2', 'rs2']);
     expect(new Set(res.map((r) => r.peer))).toEqual(new Set([LAB_CLIENT6]));
-    expect(await tapvsOk(lab(), ['-L', '-n'])).toContain(`  -> ${`[${RS1}]:80`.padEnd(28)} Route   1`);
+    expect(await tapvsOk(lab(), ['-L', '-n'])).toContain(`  -> ${`[${RS2}]:80`.padEnd(28)} Route   1`);
     // The replies bypassed the director: it saw client packets only.
     const stats = await tapvsOk(lab(), ['-L', '-n', '-t', `[${DR_VIP}]:80`, '--stats', '--exact']);
     const line = stats.split('\n').find((l) => l.startsWith('TCP'))!;
@@ -86,8 +88,8 @@ describe.skipIf(SKIP_REASON !== null)('IPv6 services', () => {
     expect(Number(outPkts)).toBe(0);
   });
 
-  it('TUN: IPv6 in IPv6 to tapvs-rs ipip on a real server without ip6_tunnel; it answers the client directly', async () => {
-    await lab().realServerForDirectRouting(1, TUN_VIP);
+  it('TUN: IPv6 in IPv6 to tapvs-rs ipip on a real server without ip6_tunnel; it answers the client directly; packet too big', async () => {
+    await lab().holdVipOnLoopback(1, TUN_VIP); // rs2's route to the client subnet is there since the DR test
     await lab().startTunnelReceiver(1, TUN_VIP, 'ipip');
     await tapvsOk(lab(), ['-A', '-t', `[${TUN_VIP}]:80`, '-s', 'rr']);
     await tapvsOk(lab(), ['-a', '-t', `[${TUN_VIP}]:80`, '-r', `[${RS2}]:80`, '-i']);
@@ -95,6 +97,33 @@ describe.skipIf(SKIP_REASON !== null)('IPv6 services', () => {
     expect(servers(res)).toEqual(['rs2', 'rs2', 'rs2']);
     expect(new Set(res.map((r) => r.peer))).toEqual(new Set([LAB_CLIENT6]));
     expect(await tapvsOk(lab(), ['-L', '-n'])).toContain(`  -> ${`[${RS2}]:80`.padEnd(28)} Tunnel  1`);
+    // An 8 KB request: full 1500-byte segments from the client, 1540 bytes once tunnelled: packet too big
+    // (MTU 1460) to the client, which retries with smaller segments.
+    const r = await lab().exec(lab().cli, 'python3', [
+      '-c',
+      `import socket\ns=socket.create_connection(('${TUN_VIP}',80),timeout=10)\ns.sendall(b'GET / HTTP/1.1\\r\\nHost: x\\r\\nX-Pad: '+b'a'*8000+b'\\r\\nConnection: close\\r\\n\\r\\n')\nd=b''\nwhile True:\n  c=s.recv(65536)\n  if not c: break\n  d+=c\nprint(d.split(b'\\r\\n')[0].decode())`,
+    ], 20_000);
+    expect(r.stdout.trim(), r.stderr).toBe('HTTP/1.1 200 OK');
+    const client = new ControlClient(lab().socketPath);
+    const reply = await client.request({ op: 'get-counters' });
+    client.close();
+    expect(reply.ok && (reply.counters as { drops: Record<string, number> }).drops['too-big']).toBeGreaterThan(0);
+  });
+
+  it('translates ICMPv6 errors: a UDP port the real server does not serve is refused at the client (NAT and FULLNAT)', async () => {
+    await tapvsOk(lab(), ['-A', '-u', `[${VIP}]:9999`, '-s', 'rr']);
+    await tapvsOk(lab(), ['-a', '-u', `[${VIP}]:9999`, '-r', `[${RS1}]:9999`, '-m']);
+    await tapvsOk(lab(), ['-A', '-u', `[${FN_VIP}]:9999`, '-s', 'rr']);
+    await tapvsOk(lab(), ['--add-laddr', '-u', `[${FN_VIP}]:9999`, '-z', LIP]);
+    await tapvsOk(lab(), ['-a', '-u', `[${FN_VIP}]:9999`, '-r', `[${RS1}]:9999`, '--fullnat']);
+    for (const vip of [VIP, FN_VIP]) {
+      const r = await lab().exec(lab().cli, 'python3', [
+        '-c',
+        `import socket\ns=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\ns.settimeout(3)\ns.connect(('${vip}',9999))\ns.send(b'x')\ntry:\n  s.recv(100); print('reply')\nexcept ConnectionRefusedError: print('refused')\nexcept socket.timeout: print('timeout')`,
+      ]);
+      // rs1's port unreachable (about CIP -> RIP:9999, or LIP -> RIP:9999) arrives as one about [VIP]:9999.
+      expect(r.stdout.trim(), vip).toBe('refused');
+    }
   });
 
   it('FULLNAT: real servers see the local address as peer and need no route back to the client', async () => {

@@ -6,8 +6,9 @@
  * articles do with ipvsadm, sends requests from the client, shows which real server answered each, lists
  * the table with statistics, and tears everything down (also on Ctrl-C or failure). The forwarding
  * method comes from the table in modes.ts (nat, the default, as seed 002; dr as seed 003; tun; fullnat).
+ * --ipv6 runs the same over IPv6 (addresses in family.ts: VIP fd00:1::100, TUN as IPv6-in-IPv6).
  *
- *   npm run lab [-- --mode nat|dr|tun|fullnat] [--requests N] [--scheduler rr|wrr|lc|wlc] [--keep]
+ *   npm run lab [-- --mode nat|dr|tun|fullnat] [--ipv6] [--requests N] [--scheduler rr|wrr|lc|wlc] [--keep]
  *               [--walk [--pcap DIR] [--all] [--capture cap|tcpdump]]
  *
  * --walk captures one more connection at the client, the director's TAP and the real servers, writes
@@ -17,7 +18,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { applyCommands, labMode, LAB_MODE_NAMES, labRoles, labServiceCommands, startLab, type LabMode } from './modes.js';
-import { hasCommand, LAB_CLIENT, LAB_DIP, LAB_DIRECTOR_FRONT, LAB_VIP, labUnavailableReason, LabTopology } from './topology.js';
+import { hostPort, labAddresses } from './family.js';
+import { hasCommand, labUnavailableReason, LabTopology } from './topology.js';
 import { run } from './processes.js';
 import { packetWalk, type CaptureBackend } from './walk.js';
 
@@ -34,6 +36,12 @@ function option(args: string[], name: string, dflt: string): string {
   return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : dflt;
 }
 
+/** The client reports `address:port` with a bare IPv6 address; print it as [address]:port. */
+function endpointText(text: string | undefined): string {
+  const colon = text?.lastIndexOf(':') ?? -1;
+  return text && colon > 0 ? hostPort(text.slice(0, colon), Number(text.slice(colon + 1))) : String(text);
+}
+
 const out = (s = ''): void => {
   process.stdout.write(s + '\n');
 };
@@ -41,8 +49,9 @@ const out = (s = ''): void => {
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
   if (args.includes('-h') || args.includes('--help')) {
-    out(`usage: npm run lab [-- --mode ${LAB_MODE_NAMES.join('|')}] [--requests N] [--scheduler NAME] [--keep]`);
+    out(`usage: npm run lab [-- --mode ${LAB_MODE_NAMES.join('|')}] [--ipv6] [--requests N] [--scheduler NAME] [--keep]`);
     out('                   [--walk [--pcap DIR] [--all] [--capture cap|tcpdump]]');
+    out('--ipv6: the service, the requests and the walk on IPv6 (VIP fd00:1::100, real servers fd00:2::11...)');
     return 0;
   }
   let mode: LabMode;
@@ -78,7 +87,10 @@ async function main(): Promise<number> {
     return 1;
   }
 
-  const lab = new LabTopology({ id: `tapvs-lab${process.pid}` });
+  const lab = new LabTopology({ id: `tapvs-lab${process.pid}`, ipv6: args.includes('--ipv6') });
+  const a = labAddresses(lab);
+  const vip80 = hostPort(a.vip, 80);
+  const url = `http://${a.ipv6 ? `[${a.vip}]` : a.vip}/`;
   let interrupted = false;
   const onSignal = (): void => {
     if (interrupted) return;
@@ -90,20 +102,20 @@ async function main(): Promise<number> {
   process.on('SIGTERM', onSignal);
 
   try {
-    out(`== tapvs lab: ${mode.title} (${mode.seed}) ==`);
-    out(`client      ${LAB_CLIENT}            netns ${lab.cli}`);
-    out(`director    VIP ${LAB_VIP}, ${LAB_DIRECTOR_FRONT}/24, DIP ${LAB_DIP}/24   netns ${lab.dir} (tapvsd on TAP tapvs0, bridge br0)`);
-    lab.rs.forEach((n, i) => out(`${mode.describeRealServer(i)}  netns ${n}`));
+    out(`== tapvs lab: ${mode.title} (${mode.seed})${a.ipv6 ? ' over IPv6' : ''} ==`);
+    out(`client      ${a.client}            netns ${lab.cli}`);
+    out(`director    VIP ${a.vip}, ${a.directorFront}/${a.prefixLength}, DIP ${a.dip}/${a.prefixLength}   netns ${lab.dir} (tapvsd on TAP tapvs0, bridge br0)`);
+    lab.rs.forEach((n, i) => out(`${mode.describeRealServer(a, i)}  netns ${n}`));
     out();
     await startLab(lab, mode);
     await applyCommands(lab, labServiceCommands(lab, mode, scheduler), out);
     out();
 
-    out(`# ${requests} HTTP requests from the client (${LAB_CLIENT}) to http://${LAB_VIP}/, one TCP connection each`);
-    const results = await lab.client<Served[]>(['http', `${LAB_VIP}:80`, '--count', String(requests)], 60_000);
+    out(`# ${requests} HTTP requests from the client (${a.client}) to ${url}, one TCP connection each`);
+    const results = await lab.client<Served[]>(['http', vip80, '--count', String(requests)], 60_000);
     results.forEach((r, i) => {
       if (r.error) out(`request ${String(i + 1).padStart(3)}: FAILED ${r.error}`);
-      else out(`request ${String(i + 1).padStart(3)}: answered by ${r.server} (${r.address}), which saw the client as ${r.peer}; reply came from ${r.from}`);
+      else out(`request ${String(i + 1).padStart(3)}: answered by ${r.server} (${r.address}), which saw the client as ${r.peer}; reply came from ${endpointText(r.from)}`);
     });
     const failed = results.filter((r) => r.error).length;
     out();
@@ -130,7 +142,7 @@ async function main(): Promise<number> {
 
     if (keep) {
       out('The lab stays up. Try, in another shell:');
-      out(`  ip netns exec ${lab.cli} curl -s http://${LAB_VIP}/`);
+      out(`  ip netns exec ${lab.cli} curl -s${a.ipv6 ? 'g' : ''} ${url}`);
       out(`  node dist/src/cli/tapvs.js --socket ${lab.socketPath} -L -n --stats`);
       out('Press Ctrl-C to tear it down.');
       await new Promise(() => undefined);

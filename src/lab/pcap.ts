@@ -5,10 +5,13 @@
  * nanosecond timestamps, in either byte order), then per packet a 16-byte record header (seconds,
  * fraction, captured length, original length) and the captured bytes. The writer produces little-endian
  * microsecond files, which tcpdump and Wireshark read. Frames are decoded with the data plane's own
- * header views (src/dataplane/wire), so the walk sees packets exactly as tapvs parses them.
+ * header views (src/dataplane/wire), so the walk sees packets exactly as tapvs parses them: IPv4 and IPv6
+ * (the first next header only, as the data plane reads it), and the packet inside IPIP or IPv6-in-IPv6.
  */
-import { EthernetView, ETH_HEADER_LEN, ETHERTYPE_IPV4 } from '../dataplane/wire/ethernet.js';
+import { EthernetView, ETH_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from '../dataplane/wire/ethernet.js';
 import { formatIpv4, IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_TCP, IPPROTO_UDP, IPV4_MIN_HEADER_LEN, Ipv4View } from '../dataplane/wire/ipv4.js';
+import { formatIpv6, IPPROTO_ICMPV6, IPV6_HEADER_LEN, Ipv6View } from '../dataplane/wire/ipv6.js';
+import { IPPROTO_IPV6 } from '../modes/tun.js';
 import { TCP_ACK, TCP_FIN, TCP_MIN_HEADER_LEN, TCP_PSH, TCP_RST, TCP_SYN, TcpView } from '../dataplane/wire/tcp.js';
 import { UDP_HEADER_LEN, UdpView } from '../dataplane/wire/udp.js';
 
@@ -124,14 +127,17 @@ export function readPcap(bytes: Uint8Array): PcapFile {
 // ---- decoding ----------------------------------------------------------------------------------------
 
 export interface DecodedIp {
+  /** Addresses as text: dotted quad, or RFC 5952 for IPv6. */
   src: string;
   dst: string;
+  /** The IPv4 protocol, or the IPv6 next header. */
   protocol: number;
+  /** TTL, or the IPv6 hop limit. */
   ttl: number;
   srcPort?: number;
   dstPort?: number;
   tcp?: { flags: number; seq: number; ack: number; payloadLength: number };
-  /** The encapsulated packet of an IPIP (protocol 4) packet. */
+  /** The encapsulated packet of IPIP (protocol 4) or IPv6-in-IPv6 (next header 41). */
   inner?: DecodedIp;
 }
 
@@ -149,6 +155,7 @@ function mac(b: Uint8Array, off: number): string {
 }
 
 const ipView = new Ipv4View();
+const ip6View = new Ipv6View();
 const tcpView = new TcpView();
 const udpView = new UdpView();
 const ethView = new EthernetView();
@@ -162,27 +169,52 @@ function decodeIpv4(b: Uint8Array, off: number, end: number, depth: number): Dec
   const ipEnd = Math.min(end, off + totalLength);
   const l4 = ip.payloadOff;
   if (ip.isFragment && (ip.fragmentWord & 0x1fff) !== 0) return out; // a later fragment: no L4 header
+  decodePayload(out, b, l4, ipEnd, off + totalLength, depth);
+  return out;
+}
+
+function decodeIpv6(b: Uint8Array, off: number, end: number, depth: number): DecodedIp | undefined {
+  if (end - off < IPV6_HEADER_LEN) return undefined;
+  const ip = ip6View.at(b, off);
+  if (ip.version !== 6) return undefined;
+  const out: DecodedIp = { src: formatIpv6(b, ip.srcOff), dst: formatIpv6(b, ip.dstOff), protocol: ip.nextHeader, ttl: ip.hopLimit };
+  const packetEnd = ip.payloadOff + ip.payloadLength;
+  decodePayload(out, b, ip.payloadOff, Math.min(end, packetEnd), packetEnd, depth);
+  return out;
+}
+
+/**
+ * The transport ports (and TCP fields) of `out`, or the encapsulated packet of a tunnel. `ipEnd` is
+ * where the captured bytes of the packet end, `packetEnd` where the packet ends on the wire.
+ */
+function decodePayload(out: DecodedIp, b: Uint8Array, l4: number, ipEnd: number, packetEnd: number, depth: number): void {
   if (out.protocol === IPPROTO_TCP && ipEnd - l4 >= TCP_MIN_HEADER_LEN) {
     const t = tcpView.at(b, l4);
     out.srcPort = t.srcPort;
     out.dstPort = t.dstPort;
-    out.tcp = { flags: t.flags, seq: t.seq, ack: t.ack, payloadLength: Math.max(0, off + totalLength - l4 - t.headerLength) };
+    out.tcp = { flags: t.flags, seq: t.seq, ack: t.ack, payloadLength: Math.max(0, packetEnd - l4 - t.headerLength) };
   } else if (out.protocol === IPPROTO_UDP && ipEnd - l4 >= UDP_HEADER_LEN) {
     const u = udpView.at(b, l4);
     out.srcPort = u.srcPort;
     out.dstPort = u.dstPort;
-  } else if (out.protocol === IPPROTO_IPIP && depth < 2) {
-    out.inner = decodeIpv4(b, l4, ipEnd, depth + 1);
+  } else if ((out.protocol === IPPROTO_IPIP || out.protocol === IPPROTO_IPV6) && depth < 2) {
+    out.inner = decodeIp(b, l4, ipEnd, depth + 1);
   }
-  return out;
 }
 
-/** Decode an Ethernet frame down to the transport ports (and into IPIP). */
+/** An IPv4 or IPv6 packet, by its version nibble (a tunnel's inner packet may be either). */
+function decodeIp(b: Uint8Array, off: number, end: number, depth: number): DecodedIp | undefined {
+  if (off >= end) return undefined;
+  return b[off] >>> 4 === 6 ? decodeIpv6(b, off, end, depth) : decodeIpv4(b, off, end, depth);
+}
+
+/** Decode an Ethernet frame down to the transport ports (and into IPIP or IPv6-in-IPv6). */
 export function decodeFrame(data: Uint8Array): DecodedFrame | null {
   if (data.length < ETH_HEADER_LEN) return null;
   const eth = ethView.at(data, 0);
   const frame: DecodedFrame = { dstMac: mac(data, eth.dstOff), srcMac: mac(data, eth.srcOff), etherType: eth.etherType };
   if (frame.etherType === ETHERTYPE_IPV4) frame.ip = decodeIpv4(data, eth.payloadOff, data.length, 0);
+  else if (frame.etherType === ETHERTYPE_IPV6) frame.ip = decodeIpv6(data, eth.payloadOff, data.length, 0);
   return frame;
 }
 
@@ -197,4 +229,11 @@ export function tcpFlagsText(flags: number): string {
   return words.length ? words.join('-') : 'none';
 }
 
-export const PROTOCOL_NAMES: Record<number, string> = { [IPPROTO_ICMP]: 'icmp', [IPPROTO_IPIP]: 'ipip', [IPPROTO_TCP]: 'tcp', [IPPROTO_UDP]: 'udp' };
+export const PROTOCOL_NAMES: Record<number, string> = {
+  [IPPROTO_ICMP]: 'icmp',
+  [IPPROTO_IPIP]: 'ipip',
+  [IPPROTO_TCP]: 'tcp',
+  [IPPROTO_UDP]: 'udp',
+  [IPPROTO_IPV6]: 'ipv6',
+  [IPPROTO_ICMPV6]: 'icmpv6',
+};

@@ -37,6 +37,9 @@ const udpAddress6 = opt('--udp-address6', address6);
 
 const PROXY_V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
 
+/** The address this server reports as its own: --address6 on an IPv6 connection, else --address. */
+const ownAddress = (sock: net.Socket): string => ((sock.localAddress ?? '').includes(':') ? address6 : address);
+
 /** HTTP/1.x behind a PROXY v2 header, one request per connection (Connection: close). */
 const serveProxied = (sock: net.Socket): void => {
   let buf = Buffer.alloc(0);
@@ -60,7 +63,7 @@ const serveProxied = (sock: net.Socket): void => {
     const end = buf.indexOf('\r\n\r\n');
     if (end < 0) return;
     const path = buf.toString('latin1', 0, end).split(' ')[1] ?? '/';
-    const body = JSON.stringify({ server: name, address, peer: sock.remoteAddress, peerPort: sock.remotePort, proxyClient, path }) + '\n';
+    const body = JSON.stringify({ server: name, address: ownAddress(sock), peer: sock.remoteAddress, peerPort: sock.remotePort, proxyClient, path }) + '\n';
     sock.end(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   });
   sock.on('error', () => undefined);
@@ -69,7 +72,7 @@ const proxyServer = net.createServer(serveProxied);
 const proxyServer6 = net.createServer(serveProxied);
 
 const serve = (req: http.IncomingMessage, res: http.ServerResponse): void => {
-  const body = JSON.stringify({ server: name, address, peer: req.socket.remoteAddress, peerPort: req.socket.remotePort, path: req.url }) + '\n';
+  const body = JSON.stringify({ server: name, address: ownAddress(req.socket), peer: req.socket.remoteAddress, peerPort: req.socket.remotePort, path: req.url }) + '\n';
   const wantBytes = /[?&]bytes=(\d+)/.exec(req.url ?? '');
   if (wantBytes) {
     const n = Math.min(Number(wantBytes[1]), 64 * 1024 * 1024);

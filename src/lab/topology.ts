@@ -67,7 +67,8 @@ export class LabTopology {
   private readonly processes: Background[] = [];
   private daemon: Background | null = null;
   private created: string[] = [];
-  private readonly ipv6: boolean;
+  /** Built with IPv6 addresses beside the IPv4 ones (LabOptions.ipv6). */
+  readonly ipv6: boolean;
 
   constructor(opts: LabOptions = {}) {
     this.id = opts.id ?? `tapvs-${process.pid.toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;

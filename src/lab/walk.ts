@@ -9,25 +9,27 @@
  * tcpdump when cap is not installed) and writes a pcap file. The files are then read back here
  * (src/lab/pcap.ts), the connection is followed from the client's SYN (its initial sequence number is
  * the same at every hop, whatever a method rewrites), and each packet of the handshake, the request and
- * the response is listed at every hop where it was seen.
+ * the response is listed at every hop where it was seen. In an IPv6 lab the request goes to the IPv6 VIP
+ * and the table lists IPv6 addresses ([addr]:port; TUN as IPv6-in-IPv6).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadCap } from './cap.js';
+import { hostPort, labAddresses } from './family.js';
 import { decodeFrame, readPcap, tcpFlagsText, type DecodedFrame, type DecodedIp } from './pcap.js';
 import { run, stop, waitFor, type Background } from './processes.js';
-import { LAB_TAP, LAB_VIP, PACKAGE_ROOT, type LabTopology } from './topology.js';
+import { LAB_TAP, PACKAGE_ROOT, type LabTopology } from './topology.js';
 
 const CAPTURE_JS = path.join(PACKAGE_ROOT, 'dist', 'src', 'lab', 'capture.js');
-/** TCP and IPIP: the connection itself and its tunnelled form. */
-const CAPTURE_FILTER = 'tcp or ip proto 4';
+/** TCP (over IPv4 or IPv6), IPIP and IPv6-in-IPv6: the connection itself and its tunnelled form. */
+const CAPTURE_FILTER = 'tcp or ip proto 4 or ip6 proto 41';
 
 export type CaptureBackend = 'cap' | 'tcpdump';
 
 export interface WalkOptions {
   /** Directory for the pcap files (created if missing); one file per capture point. */
   pcapDir: string;
-  /** Where the client connects (default VIP:80). */
+  /** Where the client connects (default the lab's VIP, port 80: VIP:80, or [VIP]:80 in an IPv6 lab). */
   target?: string;
   /** Address roles (IP -> CIP, VIP, DIP, RIP...). */
   roles?: Record<string, string>;
@@ -56,12 +58,12 @@ export interface WalkRow {
   dstMac: string;
   /** MACs by the host that owns them (client, director, rs1...), or their last three bytes. */
   macText: string;
-  /** Outer addresses: IP:port, or IP alone for IPIP. */
+  /** Outer addresses: IP:port ([IP]:port for IPv6), or IP alone for IPIP and IPv6-in-IPv6. */
   src: string;
   dst: string;
-  /** e.g. 'CIP → VIP', or for IPIP the outer 'DIP → RIP'. */
+  /** e.g. 'CIP → VIP', or for a tunnel the outer 'DIP → RIP'. */
   roles: string;
-  /** For IPIP: the encapsulated packet's addresses and roles. */
+  /** For IPIP and IPv6-in-IPv6: the encapsulated packet's addresses and roles. */
   inner?: { src: string; dst: string; roles: string };
   timeUs: number;
 }
@@ -117,8 +119,9 @@ async function linkMac(ns: string, dev: string): Promise<string | null> {
   }
 }
 
-const endpoint = (ip: DecodedIp, side: 'src' | 'dst'): string => (side === 'src' ? `${ip.src}:${ip.srcPort}` : `${ip.dst}:${ip.dstPort}`);
-/** The packet carrying the connection's ports: the inner one of IPIP. */
+/** The endpoint as the client's target is written: 198.18.1.100:80, [fd00:1::100]:80. */
+const endpoint = (ip: DecodedIp, side: 'src' | 'dst'): string => (side === 'src' ? hostPort(ip.src, ip.srcPort ?? 0) : hostPort(ip.dst, ip.dstPort ?? 0));
+/** The packet carrying the connection's ports: the inner one of a tunnel. */
 const transport = (ip: DecodedIp): DecodedIp => (ip.inner && ip.inner.srcPort !== undefined ? ip.inner : ip);
 const tupleKey = (a: string, b: string): string => (a < b ? `${a}|${b}` : `${b}|${a}`);
 
@@ -136,7 +139,7 @@ export interface Seen {
  * Every capture process is stopped before this returns (and lab.down() would stop it too).
  */
 export async function packetWalk(lab: LabTopology, opts: WalkOptions): Promise<WalkResult> {
-  const target = opts.target ?? `${LAB_VIP}:80`;
+  const target = opts.target ?? hostPort(labAddresses(lab).vip, 80);
   const backend = await chooseBackend(opts.backend ?? 'auto');
   const seconds = opts.captureSeconds ?? 30;
   fs.mkdirSync(opts.pcapDir, { recursive: true });
@@ -292,7 +295,7 @@ export function buildWalk(perPoint: Map<string, Seen[]>, ctx: BuildContext): Wal
   const addr = (ip: DecodedIp, side: 'src' | 'dst'): string => {
     const a = side === 'src' ? ip.src : ip.dst;
     const port = side === 'src' ? ip.srcPort : ip.dstPort;
-    return port === undefined ? a : `${a}:${port}`;
+    return port === undefined ? a : hostPort(a, port);
   };
 
   const rows: WalkRow[] = [];
@@ -354,7 +357,8 @@ export function formatWalk(w: WalkResult, title: string | undefined, pcapDir: st
   }
   const widths = table[0].map((_, c) => Math.max(...table.map((row) => [...row[c]].length)));
   for (const row of table) lines.push(row.map((cell, c) => (c === row.length - 1 ? cell : cell + ' '.repeat(widths[c] - [...cell].length))).join('  ').trimEnd());
-  if (w.rows.some((r) => r.inner)) lines.push('[...] is the packet carried inside IPIP, behind the outer addresses.');
+  const tunnelled = w.rows.find((r) => r.inner);
+  if (tunnelled) lines.push(`[...] is the packet carried inside ${tunnelled.src.includes(':') ? 'IPv6-in-IPv6' : 'IPIP'}, behind the outer addresses.`);
   if (w.moreAfter > 0) lines.push(`(${w.moreAfter} more packets of this connection, ACKs and the close, are in the pcap files)`);
   return lines.join('\n');
 }

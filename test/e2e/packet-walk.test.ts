@@ -3,7 +3,8 @@
  * `npm run lab -- --mode M --walk`, one captured HTTP connection (client eth0, the director's TAP, every
  * real server's eth0), and the hop table's rows for the SYN and the SYN-ACK as the seed articles list
  * them: NAT rewrites CIP→VIP to CIP→RIP and RIP→CIP to VIP→CIP; DR only changes the destination MAC and
- * the reply bypasses the director; TUN carries CIP→VIP inside DIP→RIP; FULLNAT rewrites to LIP→RIP.
+ * the reply bypasses the director; TUN carries CIP→VIP inside DIP→RIP; FULLNAT rewrites to LIP→RIP. And
+ * one method over IPv6 (`npm run lab -- --ipv6 --mode tun --walk`): TUN as IPv6-in-IPv6.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -12,7 +13,8 @@ import { describe, expect, it } from 'vitest';
 import { applyCommands, LAB_LIP, labMode, labRoles, labServiceCommands, startLab } from '../../src/lab/modes.js';
 import { run } from '../../src/lab/processes.js';
 import { readPcap } from '../../src/lab/pcap.js';
-import { LAB_CLIENT, LAB_DIP, LAB_VIP, labRealServer, LabTopology } from '../../src/lab/topology.js';
+import { labAddresses } from '../../src/lab/family.js';
+import { LAB_CLIENT, LAB_CLIENT6, LAB_DIP, LAB_DIP6, LAB_VIP, LAB_VIP6, LabTopology } from '../../src/lab/topology.js';
 import { chooseBackend, packetWalk, type WalkResult, type WalkRow } from '../../src/lab/walk.js';
 import { SKIP_REASON, testLabId } from './lab-fixture.js';
 
@@ -27,9 +29,9 @@ interface Walked {
 }
 
 /** Build the lab for `modeName`, configure the service, walk one connection, tear everything down. */
-async function walkMode(modeName: string): Promise<Walked> {
+async function walkMode(modeName: string, ipv6 = false): Promise<Walked> {
   const mode = labMode(modeName);
-  const lab = new LabTopology({ id: testLabId() });
+  const lab = new LabTopology({ id: testLabId(), ipv6 });
   const pcapDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tapvs-walk-test-'));
   try {
     await startLab(lab, mode);
@@ -44,7 +46,7 @@ async function walkMode(modeName: string): Promise<Walked> {
     const i = Number(rs.slice(2)) - 1;
     const link = await run('ip', ['-n', lab.rs[i], '-j', 'link', 'show', 'eth0']);
     const rsMac = (JSON.parse(link.stdout) as { address: string }[])[0].address;
-    return { walk, rs, rip: labRealServer(i), rsMac };
+    return { walk, rs, rip: labAddresses(lab).realServer(i), rsMac };
   } finally {
     await lab.down();
     fs.rmSync(pcapDir, { recursive: true, force: true });
@@ -124,5 +126,28 @@ describe.skipIf(SKIP_REASON !== null || CAPTURE === null)('packet walk end to en
     expect(hops(synAck)).toEqual([rs, 'director in', 'director out', 'client']);
     expect(synAck.map((r) => r.roles)).toEqual(['RIP → LIP', 'RIP → LIP', 'VIP → CIP', 'VIP → CIP']);
     expect(synAck[3].dst).toBe(walk.client.src);
+  });
+
+  it('LVS-TUN over IPv6: the director sends DIP→RIP (IPv6 in IPv6) with [CIP]→[VIP] inside; the reply goes straight to the client', async () => {
+    const { walk, rs, rip, rsMac } = await walkMode('tun', true);
+    expect(walk.client).toMatchObject({ dst: `[${LAB_VIP6}]:80` });
+    expect(walk.client.src.startsWith(`[${LAB_CLIENT6}]:`)).toBe(true);
+    const syn = packet(walk, 'SYN');
+    expect(hops(syn)).toEqual(['client', 'director in', 'director out', rs]);
+    expect(syn.slice(0, 2).map((r) => r.roles)).toEqual(['CIP → VIP', 'CIP → VIP']);
+    expect(syn[1]).toMatchObject({ src: walk.client.src, dst: `[${LAB_VIP6}]:80` });
+    expect(syn[1].inner).toBeUndefined();
+    for (const r of syn.slice(2)) {
+      expect(r).toMatchObject({ src: LAB_DIP6, dst: rip, roles: 'DIP → RIP' });
+      expect(r.inner).toEqual({ src: walk.client.src, dst: `[${LAB_VIP6}]:80`, roles: 'CIP → VIP' });
+    }
+    expect(syn[2].dstMac).toBe(rsMac);
+    const synAck = packet(walk, 'SYN-ACK');
+    expect(hops(synAck)).toEqual([rs, 'client']);
+    expect(synAck.map((r) => r.roles)).toEqual(['VIP → CIP', 'VIP → CIP']);
+    expect(synAck[1]).toMatchObject({ src: `[${LAB_VIP6}]:80`, dst: walk.client.src });
+    expect(walk.rows.filter((r) => !r.toServer && r.hop.startsWith('director'))).toEqual([]);
+    expect(walk.text).toContain('DIP → RIP [CIP → VIP]');
+    expect(walk.text).toContain('inside IPv6-in-IPv6');
   });
 });

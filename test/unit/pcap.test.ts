@@ -1,10 +1,11 @@
 /**
- * The lab's pcap reader/writer and frame decoder on known bytes (two frames captured by the packet walk
- * in the TUN lab: the client's SYN into the director, and the same SYN leaving it inside IPIP), and the
- * walk's table built from synthetic captures of an LVS-NAT connection.
+ * The lab's pcap reader/writer and frame decoder on known bytes (frames captured by the packet walk in the
+ * TUN lab, IPv4 and IPv6: the client's SYN into the director, and the same SYN leaving it inside IPIP or
+ * IPv6-in-IPv6), and the walk's table built from synthetic captures of an LVS-NAT connection and from the
+ * captured IPv6 TUN frames.
  */
 import { describe, expect, it } from 'vitest';
-import { decodeFrame, readPcap, tcpFlagsText, writePcap, type PcapRecord } from '../../src/lab/pcap.js';
+import { decodeFrame, PROTOCOL_NAMES, readPcap, tcpFlagsText, writePcap, type PcapRecord } from '../../src/lab/pcap.js';
 import { buildWalk, type Seen } from '../../src/lab/walk.js';
 
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
@@ -19,6 +20,26 @@ const SYN_IPIP = hex(`
   6e62 3595 4648 6a03 6176 4c19 0800 4500 0050 000c 4000 3f04 ab6c c612 0201 c612
   020c 4500 003c 5b51 4000 3f06 51e0 c612 0102 c612 0164 b1ae 0050 3eef 31f4 0000
   0000 a002 faf0 0462 0000 0204 05b4 0402 080a fb81 9bbb 0000 0000 0103 030a`);
+
+// [fd00:1::2]:39044 -> [fd00:1::100]:80 SYN, seq 3382118857, hop limit 64, client a2:b3:9d:aa:9d:16 -> director f6:3d:f3:59:c2:7c
+const SYN6 = hex(`
+  f63d f359 c27c a2b3 9daa 9d16 86dd 600e 77ab 0028 0640 fd00 0001 0000 0000 0000
+  0000 0000 0002 fd00 0001 0000 0000 0000 0000 0000 0100 9884 0050 c997 09c9 0000
+  0000 a002 fd20 fb33 0000 0204 05a0 0402 080a daa5 0502 0000 0000 0103 030a`);
+// The same SYN in IPv6-in-IPv6 (next header 41): outer fd00:2::1 -> fd00:2::12, director -> rs2 62:7c:39:bd:70:93
+const SYN6_IP6IP6 = hex(`
+  627c 39bd 7093 f63d f359 c27c 86dd 6000 0000 0050 293f fd00 0002 0000 0000 0000
+  0000 0000 0001 fd00 0002 0000 0000 0000 0000 0000 0012 600e 77ab 0028 063f fd00
+  0001 0000 0000 0000 0000 0000 0002 fd00 0001 0000 0000 0000 0000 0000 0100 9884
+  0050 c997 09c9 0000 0000 a002 fd20 040e 0000 0204 05a0 0402 080a daa5 0502 0000
+  0000 0103 030a`);
+// The client's request on that connection: PSH-ACK with 58 bytes of HTTP (payload length 90 = 32 + 58)
+const REQUEST6 = hex(`
+  f63d f359 c27c a2b3 9daa 9d16 86dd 600e 77ab 005a 0640 fd00 0001 0000 0000 0000
+  0000 0000 0002 fd00 0001 0000 0000 0000 0000 0000 0100 9884 0050 c997 09ca f987
+  77a2 8018 0040 fb65 0000 0101 080a daa5 0508 69b5 3cca 4745 5420 2f20 4854 5450
+  2f31 2e31 0d0a 636f 6e6e 6563 7469 6f6e 3a20 636c 6f73 650d 0a48 6f73 743a 205b
+  6664 3030 3a31 3a3a 3130 305d 0d0a 0d0a`);
 
 const GLOBAL_LE = 'd4c3b2a1 0200 0400 00000000 00000000 ffff0000 01000000';
 
@@ -98,6 +119,43 @@ describe('frame decoder', () => {
     expect(f.ip!.inner!.tcp!.seq).toBe(1055863284);
   });
 
+  it('decodes Ethernet, IPv6 and TCP, with the hop limit as TTL', () => {
+    const f = decodeFrame(SYN6)!;
+    expect(f).toMatchObject({ srcMac: 'a2:b3:9d:aa:9d:16', dstMac: 'f6:3d:f3:59:c2:7c', etherType: 0x86dd });
+    expect(f.ip).toMatchObject({ src: 'fd00:1::2', dst: 'fd00:1::100', protocol: 6, ttl: 64, srcPort: 39044, dstPort: 80 });
+    expect(f.ip!.tcp).toEqual({ flags: 0x02, seq: 3382118857, ack: 0, payloadLength: 0 });
+    expect(f.ip!.inner).toBeUndefined();
+    const req = decodeFrame(REQUEST6)!.ip!;
+    expect(req.tcp).toEqual({ flags: 0x18, seq: 3382118858, ack: 4186404770, payloadLength: 58 });
+    // A capture cut after the TCP header still knows the payload length from the IPv6 header.
+    expect(decodeFrame(REQUEST6.subarray(0, 14 + 40 + 32))!.ip!.tcp!.payloadLength).toBe(58);
+    expect(PROTOCOL_NAMES[f.ip!.protocol]).toBe('tcp');
+  });
+
+  it('decodes the outer and inner addresses of IPv6-in-IPv6', () => {
+    const f = decodeFrame(SYN6_IP6IP6)!;
+    expect(f.ip).toMatchObject({ src: 'fd00:2::1', dst: 'fd00:2::12', protocol: 41, ttl: 63 });
+    expect(f.ip!.srcPort).toBeUndefined();
+    expect(f.ip!.tcp).toBeUndefined();
+    expect(f.ip!.inner).toMatchObject({ src: 'fd00:1::2', dst: 'fd00:1::100', protocol: 6, ttl: 63, srcPort: 39044, dstPort: 80 });
+    expect(f.ip!.inner!.tcp).toEqual({ flags: 0x02, seq: 3382118857, ack: 0, payloadLength: 0 });
+    expect(PROTOCOL_NAMES[41]).toBe('ipv6');
+  });
+
+  it('decodes ICMPv6 to its addresses, and survives short IPv6 frames', () => {
+    const icmp = Uint8Array.from(SYN6);
+    icmp[14 + 6] = 58; // next header ICMPv6
+    expect(decodeFrame(icmp)!.ip).toEqual({ src: 'fd00:1::2', dst: 'fd00:1::100', protocol: 58, ttl: 64 });
+    expect(PROTOCOL_NAMES[58]).toBe('icmpv6');
+    expect(decodeFrame(SYN6.subarray(0, 14 + 39))!.ip).toBeUndefined();
+    expect(decodeFrame(SYN6.subarray(0, 14 + 40))!.ip).toEqual({ src: 'fd00:1::2', dst: 'fd00:1::100', protocol: 6, ttl: 64 });
+    // An outer header whose inner packet is cut off: the outer addresses, no inner packet.
+    expect(decodeFrame(SYN6_IP6IP6.subarray(0, 14 + 40 + 20))!.ip).toEqual({ src: 'fd00:2::1', dst: 'fd00:2::12', protocol: 41, ttl: 63 });
+    const notSix = Uint8Array.from(SYN6);
+    notSix[14] = 0x45;
+    expect(decodeFrame(notSix)!.ip).toBeUndefined();
+  });
+
   it('survives short and non-IP frames', () => {
     expect(decodeFrame(SYN.subarray(0, 10))).toBeNull();
     expect(decodeFrame(SYN.subarray(0, 20))!.ip).toBeUndefined();
@@ -131,7 +189,7 @@ function tcpFrame(srcMac: string, dstMac: string, src: string, sport: number, ds
 function seen(point: string, frames: Uint8Array[], t0: number): Seen[] {
   return frames.map((data, index) => {
     const frame = decodeFrame(data)!;
-    return { point, frame, ip: frame.ip!, t: frame.ip!, timeUs: t0 + index * 100, index };
+    return { point, frame, ip: frame.ip!, t: frame.ip!.inner ?? frame.ip!, timeUs: t0 + index * 100, index };
   });
 }
 
@@ -175,6 +233,31 @@ describe('packet walk table', () => {
     expect(w.moreAfter).toBe(1); // the FIN
     expect(w.text).toContain('director out  director → rs1     198.18.1.2:40000 → 198.18.2.11:80');
     expect(buildWalk(perPoint, { target: `${V}:80`, roles, files: {}, backend: 'cap', macNames: {}, all: true, pcapDir: '/tmp/x' }).moreAfter).toBe(0);
+  });
+
+  it('lays out an IPv6 TUN connection with [addr]:port endpoints and the IPv6-in-IPv6 outer addresses', () => {
+    const C = 'fd00:1::2', V = 'fd00:1::100', D = 'fd00:2::1', R = 'fd00:2::12';
+    const perPoint = new Map<string, Seen[]>([
+      ['client', seen('client', [SYN6, REQUEST6], 1000)],
+      ['director', seen('director', [SYN6, SYN6_IP6IP6], 1010)],
+      ['rs1', []],
+      ['rs2', seen('rs2', [SYN6_IP6IP6], 1020)],
+    ]);
+    const roles = { [C]: 'CIP', [V]: 'VIP', [D]: 'DIP', [R]: 'RIP' };
+    const w = buildWalk(perPoint, { target: `[${V}]:80`, roles, files: {}, backend: 'cap', macNames: { '62:7c:39:bd:70:93': 'rs2' }, all: true, pcapDir: '/tmp/x' });
+    expect(w.client).toEqual({ src: `[${C}]:39044`, dst: `[${V}]:80` });
+    expect(w.servedBy).toEqual(['rs2']);
+    const syn = w.rows.filter((r) => r.packet === 1);
+    expect(syn.map((r) => `${r.hop}: ${r.macText}: ${r.src} → ${r.dst}: ${r.roles}`)).toEqual([
+      `client: client → director: [${C}]:39044 → [${V}]:80: CIP → VIP`,
+      `director in: client → director: [${C}]:39044 → [${V}]:80: CIP → VIP`,
+      `director out: director → rs2: ${D} → ${R}: DIP → RIP`,
+      `rs2: director → rs2: ${D} → ${R}: DIP → RIP`,
+    ]);
+    expect(syn[2].inner).toEqual({ src: `[${C}]:39044`, dst: `[${V}]:80`, roles: 'CIP → VIP' });
+    expect(w.rows.find((r) => r.packet === 2)).toMatchObject({ label: 'request (PSH-ACK, 58 B)', hop: 'client', toServer: true });
+    expect(w.text).toContain('DIP → RIP [CIP → VIP]');
+    expect(w.text).toContain('inside IPv6-in-IPv6');
   });
 
   it('fails clearly when the client saw no SYN', () => {

@@ -21,6 +21,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <string>
@@ -223,8 +224,11 @@ class TapDevice : public Napi::ObjectWrap<TapDevice> {
   }
 
   // setBuffers(arena: Uint8Array, rxSlotSize, rxSlots, rxLengths: Int32Array, txOffsets: Int32Array,
-  //            txLengths: Int32Array, headroom = 0): registered once; read() fills slots [0, rxSlots) of
-  //            the arena, each frame starting `headroom` bytes into its slot (room to prepend headers).
+  //            txLengths: Int32Array, headroom = 0, rxVnet?: Uint8Array, txVnet?: Uint8Array): registered
+  //            once; read() fills slots [0, rxSlots) of the arena, each frame starting `headroom` bytes into
+  //            its slot (room to prepend headers). With IFF_VNET_HDR, each frame's 10-byte virtio_net_hdr
+  //            goes to rxVnet[10 * slot] on read (readv) and comes from txVnet[10 * i] on write (writev), so
+  //            frames keep their offsets.
   Napi::Value SetBuffers(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 6 || !info[0].IsTypedArray() || !info[3].IsTypedArray() || !info[4].IsTypedArray() ||
@@ -254,6 +258,22 @@ class TapDevice : public Napi::ObjectWrap<TapDevice> {
     rx_lens_ref_ = Napi::Persistent(rxLens.As<Napi::Object>());
     tx_off_ref_ = Napi::Persistent(txOffsets.As<Napi::Object>());
     tx_len_ref_ = Napi::Persistent(txLens.As<Napi::Object>());
+    rx_vnet_ = nullptr;
+    tx_vnet_ = nullptr;
+    if (vnet_hdr_) {
+      if (info.Length() < 9 || !info[7].IsTypedArray() || !info[8].IsTypedArray() ||
+          info[7].As<Napi::Uint8Array>().ByteLength() < static_cast<size_t>(kVnetHdrLen) * slots ||
+          info[8].As<Napi::Uint8Array>().ByteLength() < static_cast<size_t>(kVnetHdrLen) * txLens.ElementLength()) {
+        Napi::RangeError::New(env, "setBuffers: a vnetHdr device needs rxVnet and txVnet (10 bytes per slot / descriptor)")
+            .ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+      Napi::Uint8Array rxVnet = info[7].As<Napi::Uint8Array>(), txVnet = info[8].As<Napi::Uint8Array>();
+      rx_vnet_ref_ = Napi::Persistent(rxVnet.As<Napi::Object>());
+      tx_vnet_ref_ = Napi::Persistent(txVnet.As<Napi::Object>());
+      rx_vnet_ = rxVnet.Data();
+      tx_vnet_ = txVnet.Data();
+    }
     arena_ = arena.Data();
     arena_len_ = arena.ByteLength();
     slot_size_ = slotSize;
@@ -272,7 +292,19 @@ class TapDevice : public Napi::ObjectWrap<TapDevice> {
     if (max > rx_slots_) max = rx_slots_;
     uint32_t n = 0;
     while (n < max) {
-      ssize_t r = ::read(fd_, arena_ + static_cast<size_t>(n) * slot_size_ + headroom_, slot_size_ - headroom_);
+      uint8_t* frame = arena_ + static_cast<size_t>(n) * slot_size_ + headroom_;
+      ssize_t r;
+      if (rx_vnet_ != nullptr) {
+        iovec iov[2] = {{rx_vnet_ + static_cast<size_t>(n) * kVnetHdrLen, kVnetHdrLen}, {frame, slot_size_ - headroom_}};
+        r = ::readv(fd_, iov, 2);
+        if (r > 0 && r < static_cast<ssize_t>(kVnetHdrLen)) {
+          counters_[kRxErrors]++;
+          continue;
+        }
+        if (r > 0) r -= static_cast<ssize_t>(kVnetHdrLen);
+      } else {
+        r = ::read(fd_, frame, slot_size_ - headroom_);
+      }
       if (r < 0) {
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) counters_[kRxErrors]++;
@@ -308,7 +340,12 @@ class TapDevice : public Napi::ObjectWrap<TapDevice> {
       }
       ssize_t w;
       do {
-        w = ::write(fd_, arena_ + off, static_cast<size_t>(len));
+        if (tx_vnet_ != nullptr) {
+          iovec iov[2] = {{tx_vnet_ + static_cast<size_t>(i) * kVnetHdrLen, kVnetHdrLen}, {arena_ + off, static_cast<size_t>(len)}};
+          w = ::writev(fd_, iov, 2);
+        } else {
+          w = ::write(fd_, arena_ + off, static_cast<size_t>(len));
+        }
       } while (w < 0 && errno == EINTR);
       if (w < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) counters_[kTxBusy]++;
@@ -445,7 +482,11 @@ class TapDevice : public Napi::ObjectWrap<TapDevice> {
   uint64_t busy_window_ns_ = 0, busy_max_ns_ = 0;
   uv_poll_t* poll_ = nullptr;
   Napi::FunctionReference callback_;
-  Napi::ObjectReference arena_ref_, rx_lens_ref_, tx_off_ref_, tx_len_ref_;
+  Napi::ObjectReference arena_ref_, rx_lens_ref_, tx_off_ref_, tx_len_ref_, rx_vnet_ref_, tx_vnet_ref_;
+  // virtio_net_hdr of each received slot / each transmit descriptor (IFF_VNET_HDR only).
+  uint8_t* rx_vnet_ = nullptr;
+  uint8_t* tx_vnet_ = nullptr;
+  static constexpr size_t kVnetHdrLen = 10;
   uint8_t* arena_ = nullptr;
   size_t arena_len_ = 0;
   uint32_t slot_size_ = 0, headroom_ = 0, rx_slots_ = 0, tx_capacity_ = 0;

@@ -52,6 +52,11 @@ export interface DirectorOptions {
   busyPollUs?: number;
   /** MTU of the director's link (the TAP's), 68..9000; default 1500. */
   mtu?: number;
+  /**
+   * Offloads on the TAP (tapvsd --offload): IFF_VNET_HDR with checksum and TCP segmentation offload, so
+   * TCP super-frames of up to 64 KB cross it (src/dataplane/offload.ts).
+   */
+  offload?: boolean;
   /** Serve Prometheus metrics at http://HOST:PORT/metrics (tapvsd --metrics). */
   metrics?: MetricsListen;
 }
@@ -117,7 +122,7 @@ export class Director implements MetricsSource {
   async start(): Promise<void> {
     const mtu = this.opts.mtu ?? 1500;
     // A slot holds the largest frame (MTU + Ethernet header + a VLAN tag's worth) after the headroom.
-    const tap = new Tap(this.opts.tap, { slotSize: Math.max(2048, 64 + mtu + 14 + 4) });
+    const tap = new Tap(this.opts.tap, { slotSize: Math.max(2048, 64 + mtu + 14 + 4), offload: this.opts.offload ?? false });
     this.tap = tap;
     try {
       if (mtu !== 1500) tap.device.setMtu(mtu);
@@ -133,6 +138,7 @@ export class Director implements MetricsSource {
     this.host = new HostStack(this.mac, tx);
     this.pipeline = new Pipeline(this.mac, this.services, this.tracker, this.routes, this.neighbors, this.host, tx);
     this.pipeline.linkMtu = mtu;
+    this.pipeline.offload.rxVnet = tap.rxVnet;
     this.pipeline.setAddresses6(new Ipv6Addresses(this.opts.addresses6 ?? [], this.opts.gateway6 ?? null));
     const pipeline = this.pipeline;
     tap.start((count) => pipeline.processBatch(tap.arena, tap.slotSize, tap.headroom, tap.rxLengths, count, performance.now()));
@@ -266,6 +272,7 @@ export class Director implements MetricsSource {
       tap: this.tap?.device.counters() ?? {},
       neighbors: this.neighbors.size,
       batches: this.pipeline?.batches ?? 0,
+      offload: { enabled: this.opts.offload ?? false, superFrames: this.pipeline?.offload.superFrames ?? 0, segmented: this.pipeline?.offload.segmented ?? 0 },
       connectionCapacity: { maxEntries: this.tracker.table.maxEntries, memoryBytes: this.tracker.table.memoryBytes() },
     };
   }

@@ -28,7 +28,7 @@ import type { KeepalivedController } from '../keepalived/controller.js';
 
 const USAGE = `Usage: tapvsd --tap IFNAME [--bridge BRIDGE] [--mac MAC] --address IP/PREFIX [--address IP/PREFIX ...]
               [--gateway IP] [--socket PATH] [--rules FILE] [--conn-max N] [--log-format text|json]
-              [--metrics HOST:PORT] [--keepalived FILE]
+              [--metrics HOST:PORT] [--keepalived FILE] [--offload]
        tapvsd --keepalived FILE [--rules FILE] --check
 
   --tap IFNAME        TAP device to create (or attach to) in the current network namespace
@@ -46,6 +46,8 @@ const USAGE = `Usage: tapvsd --tap IFNAME [--bridge BRIDGE] [--mac MAC] --addres
   --metrics HOST:PORT serve Prometheus metrics at http://HOST:PORT/metrics ([IPv6]:PORT, :PORT = all)
   --mtu N             MTU of the director's link (68..9000, default 1500): the TAP's MTU and the tunnel
                       MTU checks
+  --offload           TAP offloads (IFF_VNET_HDR, checksum and TCP segmentation): TCP crosses the TAP as
+                      super-frames of up to 64 KB; tunnels and PROXY/TOA services cut them in userspace
   --busy-poll-us N    after a batch, keep polling the TAP for N µs (0..1000, default 0 = off): lower
                       latency for CPU spent while traffic flows (an idle daemon does not spin)
   --sysctl NAME=VALUE IPVS behaviour switch, named as the kernel's sysctl (repeatable):
@@ -71,6 +73,7 @@ interface DaemonArgs {
   logFormat: 'text' | 'json';
   sysctls: IpvsSysctls;
   busyPollUs?: number;
+  offload?: boolean;
   mtu?: number;
   metrics?: MetricsListen;
   keepalived?: string;
@@ -185,6 +188,9 @@ export function parseDaemonArgs(argv: string[]): DaemonArgs | 'help' {
         out.mtu = n;
         break;
       }
+      case '--offload':
+        out.offload = true;
+        break;
       case '--busy-poll-us': {
         const n = Number(value());
         if (!Number.isInteger(n) || n < 0 || n > 1000) throw new UsageError(`invalid --busy-poll-us '${argv[i]}' (0..1000)`);
@@ -239,6 +245,7 @@ async function main(argv: string[]): Promise<number> {
     connMax: args.connMax,
     sysctls: args.sysctls,
     busyPollUs: args.busyPollUs,
+    offload: args.offload,
     mtu: args.mtu,
     logger,
     metrics: args.metrics,

@@ -23,6 +23,7 @@ import { copyMac } from './wire/bytes.js';
 import { ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, EthernetView } from './wire/ethernet.js';
 import type { Ipv6Addresses } from './addresses6.js';
 import { Ipv6Pipeline } from './pipeline6.js';
+import { FrameOffload, needsOrdinaryFrame, tcpSegmentCount, writeTcpSegment } from './offload.js';
 import { NeighborTable } from './neighbors.js';
 import { ICMP_DEST_UNREACH, ICMP_ECHO_REQUEST, ICMP_FRAG_NEEDED, ICMP_HEADER_LEN, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, IcmpView } from './wire/icmp.js';
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_MIN_HEADER_LEN, Ipv4View } from './wire/ipv4.js';
@@ -72,6 +73,8 @@ export class Pipeline {
 
   /** IPv6: the director's presence and IPv6 services. */
   readonly v6: Ipv6Pipeline;
+  /** Offload state (virtio_net_hdr) of the frame being processed; rxVnet is set by the director with --offload. */
+  readonly offload = new FrameOffload();
   /** MTU of the director's link (the TAP's); the tunnel MTU is 20 bytes less. */
   get linkMtu(): number {
     return this.mtu;
@@ -91,7 +94,7 @@ export class Pipeline {
     private readonly host: HostStack,
     private readonly tx: TxBatch,
   ) {
-    this.v6 = new Ipv6Pipeline(mac, services, tracker, host, tx, this.drops, this, new NeighborTable(neighbors.slots, neighbors.pendingSlots, neighbors.pendingSize));
+    this.v6 = new Ipv6Pipeline(mac, services, tracker, host, tx, this.drops, this, this.offload, new NeighborTable(neighbors.slots, neighbors.pendingSlots, neighbors.pendingSize));
   }
 
   /** The director's own IPv6 addresses (tapvsd --address with an IPv6 address) and IPv6 gateway. */
@@ -109,7 +112,12 @@ export class Pipeline {
     this.headroom = headroom;
     this.v6.headroom = headroom;
     if (count > 1) this.touchConnections(arena, slotSize, headroom, lengths, count);
-    for (let i = 0; i < count; i++) this.processFrame(arena, i * slotSize + headroom, lengths[i]);
+    const offload = this.offload;
+    for (let i = 0; i < count; i++) {
+      offload.begin(i);
+      this.processFrame(arena, i * slotSize + headroom, lengths[i]);
+    }
+    offload.clear();
     this.tx.flush();
   }
 
@@ -312,6 +320,8 @@ export class Pipeline {
     }
     const dest = conns.destOf(cid);
     const total = ip.totalLength;
+    // Tunnels and FULLNAT's client-address passing need ordinary frames (offload.ts).
+    if (this.offload.active && needsOrdinaryFrame(this.services, conns.flagsOf(cid) & CONN_F_FWD_MASK, proto, dest) && !this.makeOrdinary(buf, off, ETH_HEADER_LEN + total)) return;
     this.countIn(dest, total);
     tracker.transition(cid, DIR_INPUT, tcpFlags, this.now);
     conns.inPkts[cid]++;
@@ -323,7 +333,7 @@ export class Pipeline {
     // The connection's forwarding method (kernel cp->packet_xmit).
     const method = conns.flagsOf(cid) & CONN_F_FWD_MASK;
     if (method === ForwardMethod.Tunnel) return this.forwardTunnel(buf, off, ip, cid, dest);
-    if (method === ForwardMethod.Masq) rewriteNatInbound(ip, l4Off, conns.daddrOf(cid), conns.dportOf(cid));
+    if (method === ForwardMethod.Masq) rewriteNatInbound(ip, l4Off, conns.daddrOf(cid), conns.dportOf(cid), this.offload.needsCsum);
     else if (method === ForwardMethod.FullNat) {
       const mode = proto === IPPROTO_TCP ? this.services.service(dests.service[dest])?.clientAddress : undefined;
       if (mode === 'proxy-protocol' || mode === 'toa') {
@@ -332,7 +342,7 @@ export class Pipeline {
         l4Off += moved - off;
         off = moved;
       }
-      rewriteFullnatInbound(ip, l4Off, conns.laddr[cid], conns.lport[cid], conns.daddrOf(cid), conns.dportOf(cid));
+      rewriteFullnatInbound(ip, l4Off, conns.laddr[cid], conns.lport[cid], conns.daddrOf(cid), conns.dportOf(cid), this.offload.needsCsum);
     }
     else if (method !== ForwardMethod.Route) return this.drop(D.DROP_UNSUPPORTED);
     // Route (DR): the packet keeps CIP -> VIP; only the next hop (the real server's MAC) changes.
@@ -540,6 +550,7 @@ export class Pipeline {
     const conns = this.tracker.table;
     const dest = conns.destOf(cid);
     const total = ip.totalLength;
+    if (this.offload.active && needsOrdinaryFrame(this.services, ForwardMethod.FullNat, ip.protocol, dest) && !this.makeOrdinary(buf, off, ETH_HEADER_LEN + total)) return;
     if (dest >= 0 && (this.services.dests.flags[dest] & DEST_F_AVAILABLE) !== 0) this.countOut(dest, total);
     this.tracker.transition(cid, DIR_OUTPUT, tcpFlags, this.now);
     if (ip.ttl <= 1) {
@@ -556,7 +567,7 @@ export class Pipeline {
       conns.aux[cid] = (t.seq + 1) >>> 0; // the real server's ISN + 1: client ACKs of it carry the option
       clampMss(buf, l4Off, t.headerLength, TOA_LEN);
     }
-    rewriteFullnatOutbound(ip, l4Off, conns.vaddrOf(cid), conns.vportOf(cid), client, conns.cportOf(cid));
+    rewriteFullnatOutbound(ip, l4Off, conns.vaddrOf(cid), conns.vportOf(cid), client, conns.cportOf(cid), this.offload.needsCsum);
     ip.decrementTtl();
     this.forwardedOut++;
     conns.replyNeighbor[cid] = this.transmit(buf, off, ETH_HEADER_LEN + total, this.routes.nextHop(client), conns.replyNeighbor[cid]);
@@ -584,7 +595,7 @@ export class Pipeline {
       this.host.icmpError(buf, off, ICMP_TIME_EXCEEDED, 0, this.routes.sourceFor(ip.src));
       return this.drop(D.DROP_TTL_EXCEEDED);
     }
-    rewriteNatOutbound(ip, l4Off, conns.vaddrOf(cid), conns.vportOf(cid));
+    rewriteNatOutbound(ip, l4Off, conns.vaddrOf(cid), conns.vportOf(cid), this.offload.needsCsum);
     ip.decrementTtl();
     this.forwardedOut++;
     const client = conns.caddrOf(cid);
@@ -605,13 +616,49 @@ export class Pipeline {
     if (n.state[slot] === NEIGH_REACHABLE) {
       copyMac(buf, off, n.mac, slot * 6);
       copyMac(buf, off + 6, this.mac, 0);
-      this.tx.send(off, len);
+      this.sendFrame(buf, off, len);
       if (n.shouldProbe(slot, this.now)) this.host.arpRequest(this.routes.sourceFor(hop), hop); // stale: re-confirm
       return slot;
     }
-    if (!n.enqueue(slot, buf, off, len)) this.drop(D.DROP_NEIGHBOR_UNRESOLVED);
+    if (!this.offload.gso) this.offload.completeChecksum(buf, off, len); // queued copies carry no virtio_net_hdr
+    if (this.offload.gso || !n.enqueue(slot, buf, off, len)) this.drop(D.DROP_NEIGHBOR_UNRESOLVED);
     if (n.shouldProbe(slot, this.now)) this.host.arpRequest(this.routes.sourceFor(hop), hop);
     return slot;
+  }
+
+  /** Queue a frame whose MACs are set: with the current frame's virtio_net_hdr while it is still offloaded. */
+  sendFrame(buf: Uint8Array, off: number, len: number): void {
+    const o = this.offload;
+    if (o.active) this.tx.sendOffloaded(off, len, o.rxVnet!, o.at);
+    else this.tx.send(off, len);
+  }
+
+
+  /**
+   * Make the offloaded frame at `off` an ordinary one: complete its checksum; a TCP super-frame is cut into
+   * segments (in the segment slots), each processed as a frame of its own. Returns true when the caller
+   * goes on with the (now ordinary) frame, false when the segments took its place.
+   */
+  makeOrdinary(buf: Uint8Array, off: number, len: number): boolean {
+    const o = this.offload;
+    const gsoSize = o.gso ? o.gsoSize : 0;
+    const n = gsoSize > 0 ? tcpSegmentCount(buf, off, len, gsoSize) : 1;
+    if (n <= 1) {
+      o.completeChecksum(buf, off, len);
+      o.clear();
+      return true;
+    }
+    const tx = this.tx, slots = tx.segmentSlots;
+    o.segmented++;
+    tx.flush(); // the segment slots are free again
+    for (let i = 0; i < n; i++) {
+      if (i > 0 && i % slots === 0) tx.flush();
+      const so = tx.segmentSlot(i % slots);
+      const l = writeTcpSegment(buf, off, len, gsoSize, i, tx.arena, so);
+      o.clear();
+      this.processFrame(tx.arena, so, l);
+    }
+    return false;
   }
 
   /** Send the frames that were waiting for neighbour `slot`. */

@@ -31,6 +31,7 @@ import { DEST_F_AVAILABLE } from './destination-table.js';
 import * as D from './drops.js';
 import type { HostStack } from './host.js';
 import type { Ipv6AddressIds } from './ipv6-address-ids.js';
+import { needsOrdinaryFrame, type FrameOffload } from './offload.js';
 import { NEIGH_REACHABLE, NeighborTable } from './neighbors.js';
 import type { TxBatch } from './tx-batch.js';
 import { copyMac, read16, read32 } from './wire/bytes.js';
@@ -58,10 +59,12 @@ const ICMPV6_PORT_UNREACH = 4;
 /** The minimum IPv6 link MTU (RFC 8200 §5). */
 const IPV6_MIN_MTU = 1280;
 
-/** What the IPv6 path adds to the pipeline's totals. */
+/** What the IPv6 path shares with the pipeline: its totals, sending, and making offloaded frames ordinary. */
 export interface ForwardingTotals {
   forwardedIn: number;
   forwardedOut: number;
+  sendFrame(buf: Uint8Array, off: number, len: number): void;
+  makeOrdinary(buf: Uint8Array, off: number, len: number): boolean;
 }
 
 export class Ipv6Pipeline {
@@ -93,6 +96,7 @@ export class Ipv6Pipeline {
     private readonly tx: TxBatch,
     private readonly drops: D.DropCounters,
     private readonly totals: ForwardingTotals,
+    private readonly offload: FrameOffload,
     neighbors = new NeighborTable(1024, 256, 2048),
   ) {
     this.ids = services.addresses6;
@@ -185,6 +189,8 @@ export class Ipv6Pipeline {
     }
     const dest = conns.destOf(cid);
     const total = IPV6_HEADER_LEN + plen;
+    // Tunnels and FULLNAT's client-address passing need ordinary frames (offload.ts).
+    if (this.offload.active && needsOrdinaryFrame(this.services, conns.flagsOf(cid) & CONN_F_FWD_MASK, proto & 0xff, dest) && !this.totals.makeOrdinary(buf, off, ETH_HEADER_LEN + total)) return;
     countInbound(this.services, dest, total);
     tracker.transition(cid, DIR_INPUT, tcpFlags, this.now);
     conns.inPkts[cid]++;
@@ -194,6 +200,7 @@ export class Ipv6Pipeline {
     }
     this.forwardToRealServer(buf, off, ip, l4, total, cid, dest, tcpFlags);
   }
+
 
   /** Schedule a new connection for a client packet to service `svcId`; its id, or -1 (dropped, counted). */
   private schedule(buf: Uint8Array, off: number, ip: number, proto: number, vip: number, sport: number, dport: number, svcId: number): number {
@@ -268,7 +275,8 @@ export class Ipv6Pipeline {
     const conns = this.tracker.table, ids = this.ids;
     const rip = conns.daddrOf(cid);
     const method = conns.flagsOf(cid) & CONN_F_FWD_MASK;
-    if (method === ForwardMethod.Masq) rewriteNatInbound6(buf, ip, l4, ids, rip, conns.dportOf(cid));
+    const partial = this.offload.needsCsum;
+    if (method === ForwardMethod.Masq) rewriteNatInbound6(buf, ip, l4, ids, rip, conns.dportOf(cid), partial);
     else if (method === ForwardMethod.FullNat) {
       const mode = buf[ip + 6] === IPPROTO_TCP ? this.services.service(this.services.dests.service[dest])?.clientAddress : undefined;
       if (mode === 'proxy-protocol' || mode === 'toa') {
@@ -279,7 +287,7 @@ export class Ipv6Pipeline {
         total = IPV6_HEADER_LEN + read16(buf, ip + 4);
         off = moved;
       }
-      rewriteFullnatInbound6(buf, ip, l4, ids, conns.laddr[cid], conns.lport[cid], rip, conns.dportOf(cid));
+      rewriteFullnatInbound6(buf, ip, l4, ids, conns.laddr[cid], conns.lport[cid], rip, conns.dportOf(cid), partial);
     } else if (method !== ForwardMethod.Route && method !== ForwardMethod.Tunnel) return this.drop(D.DROP_UNSUPPORTED);
     buf[ip + 7]--;
     let frame = off, len = ETH_HEADER_LEN + total;
@@ -307,6 +315,7 @@ export class Ipv6Pipeline {
     const conns = this.tracker.table;
     const dest = conns.destOf(cid);
     const total = IPV6_HEADER_LEN + plen;
+    if (fullnat && this.offload.active && needsOrdinaryFrame(this.services, ForwardMethod.FullNat, buf[ip + 6], dest) && !this.totals.makeOrdinary(buf, off, ETH_HEADER_LEN + total)) return;
     if (dest >= 0 && (this.services.dests.flags[dest] & DEST_F_AVAILABLE) !== 0) countOutbound(this.services, dest, total);
     this.tracker.transition(cid, DIR_OUTPUT, tcpFlags, this.now);
     if (buf[ip + 7] <= 1) {
@@ -324,8 +333,9 @@ export class Ipv6Pipeline {
         clampMss(buf, l4, thl, TOA_LEN_IPV6);
       }
     }
-    if (fullnat) rewriteFullnatOutbound6(buf, ip, l4, this.ids, conns.vaddrOf(cid), conns.vportOf(cid), client, conns.cportOf(cid));
-    else rewriteNatOutbound6(buf, ip, l4, this.ids, conns.vaddrOf(cid), conns.vportOf(cid));
+    const partial = this.offload.needsCsum;
+    if (fullnat) rewriteFullnatOutbound6(buf, ip, l4, this.ids, conns.vaddrOf(cid), conns.vportOf(cid), client, conns.cportOf(cid), partial);
+    else rewriteNatOutbound6(buf, ip, l4, this.ids, conns.vaddrOf(cid), conns.vportOf(cid), partial);
     buf[ip + 7]--;
     this.totals.forwardedOut++;
     conns.replyNeighbor[cid] = this.transmit(buf, off, ETH_HEADER_LEN + total, this.nextHop(client), conns.replyNeighbor[cid]);
@@ -473,8 +483,7 @@ export class Ipv6Pipeline {
     }
     const own = this.own;
     if (own === null || own.count === 0) return;
-    const w = (i: number): number => ((buf[ip + 8 + 4 * i] << 24) | (buf[ip + 9 + 4 * i] << 16) | (buf[ip + 10 + 4 * i] << 8) | buf[ip + 11 + 4 * i]) >>> 0;
-    const i = Math.max(0, own.onLink(w(0), w(1), w(2), w(3)));
+    const i = Math.max(0, own.onLink(read32(buf, ip + 8), read32(buf, ip + 12), read32(buf, ip + 16), read32(buf, ip + 20)));
     this.host.icmp6Error(buf, off, type, code, own.addressBytes, 16 * i, info);
   }
 
@@ -533,8 +542,12 @@ export class Ipv6Pipeline {
     if (n.state[slot] === NEIGH_REACHABLE) {
       copyMac(buf, off, n.mac, slot * 6);
       copyMac(buf, off + 6, this.mac, 0);
-      this.tx.send(off, len);
-    } else if (!n.enqueue(slot, buf, off, len)) this.drop(D.DROP_NEIGHBOR_UNRESOLVED);
+      this.totals.sendFrame(buf, off, len);
+    } else {
+      const o = this.offload;
+      if (!o.gso) o.completeChecksum(buf, off, len); // queued copies carry no virtio_net_hdr
+      if (o.gso || !n.enqueue(slot, buf, off, len)) this.drop(D.DROP_NEIGHBOR_UNRESOLVED);
+    }
     if (n.shouldProbe(slot, this.now)) this.solicit(hop);
     return slot;
   }

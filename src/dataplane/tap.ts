@@ -5,7 +5,13 @@
  * addon; then `txSlots` transmit slots for frames the director originates (ARP, ICMP, RST). Frames
  * to send are described by (offset, length) pairs in txOffsets/txLengths, so a received frame that was
  * rewritten in place is sent from its receive slot without copying.
+ *
+ * With `offload`, the device is opened with IFF_VNET_HDR and TUNSETOFFLOAD (checksum, TSO4, TSO6): frames
+ * carry a virtio_net_hdr each, kept beside the arena in rxVnet/txVnet (10 bytes per receive slot / transmit
+ * descriptor, see offload.ts), and TCP super-frames of up to 64 KB cross the TAP, so slots are 64 KB + the
+ * headroom. `segmentSlots` more slots after the transmit slots take super-frames cut into segments.
  */
+import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, VNET_HDR_LEN } from './offload.js';
 import { requireNativeAddon } from './native-addon.js';
 
 interface NativeTapDevice {
@@ -19,7 +25,17 @@ interface NativeTapDevice {
   setUp(up: boolean): void;
   addToBridge(bridge: string): void;
   setOffload(flags: number): void;
-  setBuffers(arena: Uint8Array, rxSlotSize: number, rxSlots: number, rxLengths: Int32Array, txOffsets: Int32Array, txLengths: Int32Array, headroom?: number): void;
+  setBuffers(
+    arena: Uint8Array,
+    rxSlotSize: number,
+    rxSlots: number,
+    rxLengths: Int32Array,
+    txOffsets: Int32Array,
+    txLengths: Int32Array,
+    headroom?: number,
+    rxVnet?: Uint8Array | null,
+    txVnet?: Uint8Array | null,
+  ): void;
   read(max?: number): number;
   write(count: number): number;
   start(onFrames: (count: number) => void): void;
@@ -56,7 +72,12 @@ export interface TapOptions {
   headroom?: number;
   /** A layer-3 TUN device (IP packets without an Ethernet header) instead of a TAP. */
   tun?: boolean;
+  /** IFF_VNET_HDR with checksum and TCP segmentation offloads (64 KB slots). */
+  offload?: boolean;
 }
+
+/** Slot size for offloaded devices: the largest IP packet (64 KB) with its Ethernet header and headroom. */
+export const OFFLOAD_SLOT_SIZE = 65536 + 256;
 
 function loadAddon(): { TapDevice: new (name: string, opts?: { vnetHdr?: boolean; multiQueue?: boolean; tun?: boolean }) => NativeTapDevice } {
   return requireNativeAddon() as unknown as { TapDevice: new (name: string, opts?: { vnetHdr?: boolean; multiQueue?: boolean; tun?: boolean }) => NativeTapDevice };
@@ -75,21 +96,36 @@ export class Tap {
   readonly txBase: number;
   /** Free bytes before each received frame in its slot. */
   readonly headroom: number;
+  /** virtio_net_hdr of each receive slot and each transmit descriptor (offload only). */
+  readonly rxVnet: Uint8Array | null;
+  readonly txVnet: Uint8Array | null;
+  /** Slots for the segments of a super-frame (offload only). */
+  readonly segmentSlots: number;
 
   constructor(name: string, opts: TapOptions = {}) {
     const { TapDevice } = loadAddon();
-    this.slotSize = opts.slotSize ?? 2048;
+    const offload = opts.offload ?? false;
+    this.slotSize = offload ? Math.max(opts.slotSize ?? 0, OFFLOAD_SLOT_SIZE) : (opts.slotSize ?? 2048);
     this.rxSlots = opts.rxSlots ?? 64;
     this.txSlots = opts.txSlots ?? 64;
-    const txCapacity = opts.txCapacity ?? this.rxSlots + this.txSlots;
+    this.segmentSlots = offload ? 64 : 0;
+    const txCapacity = opts.txCapacity ?? this.rxSlots + this.txSlots + this.segmentSlots;
     this.headroom = opts.headroom ?? 64;
-    this.device = new TapDevice(name, { tun: opts.tun ?? false });
-    this.arena = new Uint8Array((this.rxSlots + this.txSlots) * this.slotSize);
+    this.device = new TapDevice(name, { tun: opts.tun ?? false, vnetHdr: offload });
+    this.arena = new Uint8Array((this.rxSlots + this.txSlots + this.segmentSlots) * this.slotSize);
     this.rxLengths = new Int32Array(this.rxSlots);
     this.txOffsets = new Int32Array(txCapacity);
     this.txLengths = new Int32Array(txCapacity);
     this.txBase = this.rxSlots * this.slotSize;
-    this.device.setBuffers(this.arena, this.slotSize, this.rxSlots, this.rxLengths, this.txOffsets, this.txLengths, this.headroom);
+    this.rxVnet = offload ? new Uint8Array(VNET_HDR_LEN * this.rxSlots) : null;
+    this.txVnet = offload ? new Uint8Array(VNET_HDR_LEN * txCapacity) : null;
+    try {
+      this.device.setBuffers(this.arena, this.slotSize, this.rxSlots, this.rxLengths, this.txOffsets, this.txLengths, this.headroom, this.rxVnet, this.txVnet);
+      if (offload) this.device.setOffload(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6);
+    } catch (e) {
+      this.device.close();
+      throw e;
+    }
   }
 
   get name(): string {
@@ -108,6 +144,11 @@ export class Tap {
 
   txSlotOffset(slot: number): number {
     return this.txBase + slot * this.slotSize;
+  }
+
+  /** Arena offset of segment slot `slot`'s frame (after the headroom, like a received frame). */
+  segmentSlotOffset(slot: number): number {
+    return (this.rxSlots + this.txSlots + slot) * this.slotSize + this.headroom;
   }
 
   start(onFrames: (count: number) => void): void {

@@ -15,6 +15,7 @@
  * The UDP socket is bound to --address (or --udp-address, e.g. the VIP for direct routing), so replies
  * leave from the address the request came to.
  */
+import { createHash } from 'node:crypto';
 import dgram from 'node:dgram';
 import http from 'node:http';
 import net from 'node:net';
@@ -63,6 +64,14 @@ const serveProxied = (sock: net.Socket): void => {
     const end = buf.indexOf('\r\n\r\n');
     if (end < 0) return;
     const path = buf.toString('latin1', 0, end).split(' ')[1] ?? '/';
+    const wantBytes = /[?&]bytes=(\d+)/.exec(path);
+    if (wantBytes) {
+      // A download (large-transfer tests), as the plain HTTP server serves it.
+      const n = Math.min(Number(wantBytes[1]), 64 * 1024 * 1024);
+      sock.write(`HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ${n}\r\nConnection: close\r\n\r\n`);
+      sock.end(Buffer.alloc(n, 0x61));
+      return;
+    }
     const body = JSON.stringify({ server: name, address: ownAddress(sock), peer: sock.remoteAddress, peerPort: sock.remotePort, proxyClient, path }) + '\n';
     sock.end(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   });
@@ -72,6 +81,21 @@ const proxyServer = net.createServer(serveProxied);
 const proxyServer6 = net.createServer(serveProxied);
 
 const serve = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+  if (req.method === 'POST') {
+    // An upload: count the body, answer with its size and SHA-256 (tests of large transfers).
+    let received = 0;
+    const hash = createHash('sha256');
+    req.on('data', (d: Buffer) => {
+      hash.update(d);
+      received += d.length;
+    });
+    req.on('end', () => {
+      const body = JSON.stringify({ server: name, peer: req.socket.remoteAddress, received, sha256: hash.digest('hex') }) + '\n';
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) });
+      res.end(body);
+    });
+    return;
+  }
   const body = JSON.stringify({ server: name, address: ownAddress(req.socket), peer: req.socket.remoteAddress, peerPort: req.socket.remotePort, path: req.url }) + '\n';
   const wantBytes = /[?&]bytes=(\d+)/.exec(req.url ?? '');
   if (wantBytes) {

@@ -3,14 +3,17 @@
  * checksum and the TCP/UDP checksum incrementally (RFC 1624). A UDP datagram without checksum gets a full
  * one, as IPVS does (and a computed 0 is sent as 0xFFFF). Used by NAT (one endpoint each way) and FULLNAT
  * (both endpoints each way).
+ *
+ * `partial`: the frame came offloaded with a partial checksum (offload.ts): the field holds the pseudo-header
+ * sum, so only the address change goes into it, not complemented; the port is covered by the final sum.
  */
 import { read16, write16, write32 } from '../dataplane/wire/bytes.js';
-import { checksum, pseudoHeaderSum4, updateChecksum16, updateChecksum32 } from '../dataplane/wire/checksum.js';
+import { checksum, pseudoHeaderSum4, updateChecksum16, updateChecksum32, updatePartialChecksum32 } from '../dataplane/wire/checksum.js';
 import { IPPROTO_TCP, type Ipv4View } from '../dataplane/wire/ipv4.js';
 import { TCP_CHECKSUM_OFFSET } from '../dataplane/wire/tcp.js';
 import { UDP_CHECKSUM_OFFSET } from '../dataplane/wire/udp.js';
 
-function rewriteEndpoint(ip: Ipv4View, l4Off: number, ipField: number, portField: number, newAddr: number, newPort: number): void {
+function rewriteEndpoint(ip: Ipv4View, l4Off: number, ipField: number, portField: number, newAddr: number, newPort: number, partial: boolean): void {
   const buf = ip.buf;
   const addrOff = ip.off + ipField;
   const oldAddr = ((buf[addrOff] << 24) | (buf[addrOff + 1] << 16) | (buf[addrOff + 2] << 8) | buf[addrOff + 3]) >>> 0;
@@ -18,6 +21,11 @@ function rewriteEndpoint(ip: Ipv4View, l4Off: number, ipField: number, portField
   ip.checksum = updateChecksum32(ip.checksum, oldAddr, newAddr);
   write32(buf, addrOff, newAddr);
   write16(buf, l4Off + portField, newPort);
+  if (partial) {
+    const c = l4Off + (ip.protocol === IPPROTO_TCP ? TCP_CHECKSUM_OFFSET : UDP_CHECKSUM_OFFSET);
+    write16(buf, c, updatePartialChecksum32(read16(buf, c), oldAddr, newAddr));
+    return;
+  }
   if (ip.protocol === IPPROTO_TCP) {
     const c = l4Off + TCP_CHECKSUM_OFFSET;
     write16(buf, c, updateChecksum16(updateChecksum32(read16(buf, c), oldAddr, newAddr), oldPort, newPort));
@@ -38,11 +46,11 @@ function rewriteEndpoint(ip: Ipv4View, l4Off: number, ipField: number, portField
 }
 
 /** Replace the source address and port. */
-export function rewriteSourceEndpoint(ip: Ipv4View, l4Off: number, addr: number, port: number): void {
-  rewriteEndpoint(ip, l4Off, 12, 0, addr, port);
+export function rewriteSourceEndpoint(ip: Ipv4View, l4Off: number, addr: number, port: number, partial = false): void {
+  rewriteEndpoint(ip, l4Off, 12, 0, addr, port, partial);
 }
 
 /** Replace the destination address and port. */
-export function rewriteDestinationEndpoint(ip: Ipv4View, l4Off: number, addr: number, port: number): void {
-  rewriteEndpoint(ip, l4Off, 16, 2, addr, port);
+export function rewriteDestinationEndpoint(ip: Ipv4View, l4Off: number, addr: number, port: number, partial = false): void {
+  rewriteEndpoint(ip, l4Off, 16, 2, addr, port, partial);
 }

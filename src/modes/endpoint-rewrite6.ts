@@ -3,7 +3,7 @@
  * Ipv6AddressIds id, the port, and the TCP/UDP checksum updated incrementally (RFC 1624) over the eight
  * address words and the port. IPv6 has no header checksum. A UDP datagram with a zero checksum (not
  * allowed over IPv6, RFC 8200 §8.1) gets a full one. The IPv6 counterpart of endpoint-rewrite.ts, for
- * NAT and FULLNAT.
+ * NAT and FULLNAT. `partial` as there: only the address change goes into a partial checksum field.
  */
 import type { Ipv6AddressIds } from '../dataplane/ipv6-address-ids.js';
 import { read16, write16 } from '../dataplane/wire/bytes.js';
@@ -17,12 +17,13 @@ import { UDP_CHECKSUM_OFFSET } from '../dataplane/wire/udp.js';
 const SRC6 = 8;
 const DST6 = 24;
 
-function rewriteEndpoint6(buf: Uint8Array, ipOff: number, l4Off: number, addrField: number, portField: number, ids: Ipv6AddressIds, id: number, port: number): void {
+function rewriteEndpoint6(buf: Uint8Array, ipOff: number, l4Off: number, addrField: number, portField: number, ids: Ipv6AddressIds, id: number, port: number, partial: boolean): void {
   const proto = buf[ipOff + 6];
   const c = l4Off + (proto === IPPROTO_TCP ? TCP_CHECKSUM_OFFSET : UDP_CHECKSUM_OFFSET);
   const check = read16(buf, c);
-  // ~HC + Σ(~m + m') over the changed words (RFC 1624 eqn. 3), folded once at the end.
-  let sum = ~check & 0xffff;
+  // ~HC + Σ(~m + m') over the changed words (RFC 1624 eqn. 3), folded once at the end; a partial field
+  // (the pseudo-header sum) takes HC + Σ(~m + m') for the address only, not complemented.
+  let sum = partial ? check : ~check & 0xffff;
   const a = ipOff + addrField;
   for (let w = 0; w < 4; w++) {
     const v = ids.word(id, w);
@@ -32,6 +33,14 @@ function rewriteEndpoint6(buf: Uint8Array, ipOff: number, l4Off: number, addrFie
     buf[o + 1] = (v >>> 16) & 0xff;
     buf[o + 2] = (v >>> 8) & 0xff;
     buf[o + 3] = v & 0xff;
+  }
+  if (partial) {
+    write16(buf, l4Off + portField, port);
+    sum = (sum & 0xffff) + (sum >>> 16);
+    sum = (sum & 0xffff) + (sum >>> 16);
+    sum = (sum & 0xffff) + (sum >>> 16);
+    write16(buf, c, sum & 0xffff);
+    return;
   }
   sum += (~read16(buf, l4Off + portField) & 0xffff) + port;
   write16(buf, l4Off + portField, port);
@@ -50,11 +59,11 @@ function rewriteEndpoint6(buf: Uint8Array, ipOff: number, l4Off: number, addrFie
 }
 
 /** Replace the source address (address id `id`) and port. */
-export function rewriteSourceEndpoint6(buf: Uint8Array, ipOff: number, l4Off: number, ids: Ipv6AddressIds, id: number, port: number): void {
-  rewriteEndpoint6(buf, ipOff, l4Off, SRC6, 0, ids, id, port);
+export function rewriteSourceEndpoint6(buf: Uint8Array, ipOff: number, l4Off: number, ids: Ipv6AddressIds, id: number, port: number, partial = false): void {
+  rewriteEndpoint6(buf, ipOff, l4Off, SRC6, 0, ids, id, port, partial);
 }
 
 /** Replace the destination address (address id `id`) and port. */
-export function rewriteDestinationEndpoint6(buf: Uint8Array, ipOff: number, l4Off: number, ids: Ipv6AddressIds, id: number, port: number): void {
-  rewriteEndpoint6(buf, ipOff, l4Off, DST6, 2, ids, id, port);
+export function rewriteDestinationEndpoint6(buf: Uint8Array, ipOff: number, l4Off: number, ids: Ipv6AddressIds, id: number, port: number, partial = false): void {
+  rewriteEndpoint6(buf, ipOff, l4Off, DST6, 2, ids, id, port, partial);
 }

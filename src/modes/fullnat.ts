@@ -35,25 +35,25 @@ export function allocateLocalPort(table: ConnectionTable, protocol: number, rip:
 }
 
 /** CIP:cport -> VIP:vport becomes LIP:lport -> RIP:rport. */
-export function rewriteFullnatInbound(ip: Ipv4View, l4Off: number, lip: number, lport: number, rip: number, rport: number): void {
-  rewriteSourceEndpoint(ip, l4Off, lip, lport);
-  rewriteDestinationEndpoint(ip, l4Off, rip, rport);
+export function rewriteFullnatInbound(ip: Ipv4View, l4Off: number, lip: number, lport: number, rip: number, rport: number, partial = false): void {
+  rewriteSourceEndpoint(ip, l4Off, lip, lport, partial);
+  rewriteDestinationEndpoint(ip, l4Off, rip, rport, partial);
 }
 
 /** RIP:rport -> LIP:lport becomes VIP:vport -> CIP:cport. */
-export function rewriteFullnatOutbound(ip: Ipv4View, l4Off: number, vip: number, vport: number, cip: number, cport: number): void {
-  rewriteSourceEndpoint(ip, l4Off, vip, vport);
-  rewriteDestinationEndpoint(ip, l4Off, cip, cport);
+export function rewriteFullnatOutbound(ip: Ipv4View, l4Off: number, vip: number, vport: number, cip: number, cport: number, partial = false): void {
+  rewriteSourceEndpoint(ip, l4Off, vip, vport, partial);
+  rewriteDestinationEndpoint(ip, l4Off, cip, cport, partial);
 }
 
 /** IPv6: CIP:cport -> VIP:vport becomes LIP:lport -> RIP:rport (addresses as Ipv6AddressIds ids). */
-export function rewriteFullnatInbound6(buf: Uint8Array, ipOff: number, l4Off: number, ids: Ipv6AddressIds, lip: number, lport: number, rip: number, rport: number): void {
-  rewriteSourceEndpoint6(buf, ipOff, l4Off, ids, lip, lport);
-  rewriteDestinationEndpoint6(buf, ipOff, l4Off, ids, rip, rport);
+export function rewriteFullnatInbound6(buf: Uint8Array, ipOff: number, l4Off: number, ids: Ipv6AddressIds, lip: number, lport: number, rip: number, rport: number, partial = false): void {
+  rewriteSourceEndpoint6(buf, ipOff, l4Off, ids, lip, lport, partial);
+  rewriteDestinationEndpoint6(buf, ipOff, l4Off, ids, rip, rport, partial);
 }
 
 /** IPv6: RIP:rport -> LIP:lport becomes VIP:vport -> CIP:cport. */
-export function rewriteFullnatOutbound6(buf: Uint8Array, ipOff: number, l4Off: number, ids: Ipv6AddressIds, vip: number, vport: number, cip: number, cport: number): void {
-  rewriteSourceEndpoint6(buf, ipOff, l4Off, ids, vip, vport);
-  rewriteDestinationEndpoint6(buf, ipOff, l4Off, ids, cip, cport);
+export function rewriteFullnatOutbound6(buf: Uint8Array, ipOff: number, l4Off: number, ids: Ipv6AddressIds, vip: number, vport: number, cip: number, cport: number, partial = false): void {
+  rewriteSourceEndpoint6(buf, ipOff, l4Off, ids, vip, vport, partial);
+  rewriteDestinationEndpoint6(buf, ipOff, l4Off, ids, cip, cport, partial);
 }

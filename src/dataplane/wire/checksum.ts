@@ -52,3 +52,15 @@ export function updateChecksum32(check: number, oldValue: number, newValue: numb
   sum = (sum & 0xffff) + (sum >>> 16);
   return ~sum & 0xffff;
 }
+
+/**
+ * A partial checksum field (CHECKSUM_PARTIAL: the not complemented pseudo-header sum, see offload.ts)
+ * after a 32-bit pseudo-header field (an IPv4 address) changed: fold(field + ~old + new), not complemented,
+ * as the kernel's inet_proto_csum_replace4 with pseudohdr for CHECKSUM_PARTIAL.
+ */
+export function updatePartialChecksum32(field: number, oldValue: number, newValue: number): number {
+  let sum = (field & 0xffff) + (~(oldValue >>> 16) & 0xffff) + (~oldValue & 0xffff) + ((newValue >>> 16) & 0xffff) + (newValue & 0xffff);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  return sum & 0xffff;
+}

@@ -53,8 +53,9 @@ export interface DirectorOptions {
   /** MTU of the director's link (the TAP's), 68..9000; default 1500. */
   mtu?: number;
   /**
-   * Offloads on the TAP (tapvsd --offload): IFF_VNET_HDR with checksum and TCP segmentation offload, so
-   * TCP super-frames of up to 64 KB cross it (src/dataplane/offload.ts).
+   * Offloads on the TAP (default on; tapvsd --no-offload): IFF_VNET_HDR with checksum and TCP segmentation
+   * offload, so TCP super-frames of up to 64 KB cross it (src/dataplane/offload.ts). Where the kernel
+   * refuses them the daemon runs without, and says so.
    */
   offload?: boolean;
   /** Serve Prometheus metrics at http://HOST:PORT/metrics (tapvsd --metrics). */
@@ -122,7 +123,16 @@ export class Director implements MetricsSource {
   async start(): Promise<void> {
     const mtu = this.opts.mtu ?? 1500;
     // A slot holds the largest frame (MTU + Ethernet header + a VLAN tag's worth) after the headroom.
-    const tap = new Tap(this.opts.tap, { slotSize: Math.max(2048, 64 + mtu + 14 + 4), offload: this.opts.offload ?? false });
+    const slotSize = Math.max(2048, 64 + mtu + 14 + 4);
+    let tap: Tap;
+    if (this.opts.offload ?? true) {
+      try {
+        tap = new Tap(this.opts.tap, { slotSize, offload: true });
+      } catch (e) {
+        this.log.warn('TAP offloads refused by the kernel: running without', { error: (e as Error).message });
+        tap = new Tap(this.opts.tap, { slotSize });
+      }
+    } else tap = new Tap(this.opts.tap, { slotSize });
     this.tap = tap;
     try {
       if (mtu !== 1500) tap.device.setMtu(mtu);
@@ -142,7 +152,7 @@ export class Director implements MetricsSource {
     this.pipeline.setAddresses6(new Ipv6Addresses(this.opts.addresses6 ?? [], this.opts.gateway6 ?? null));
     const pipeline = this.pipeline;
     tap.start((count) => pipeline.processBatch(tap.arena, tap.slotSize, tap.headroom, tap.rxLengths, count, performance.now()));
-    this.log.info('TAP up', { tap: tap.name, created: tap.created, bridge: this.opts.bridge ?? null, mac: formatMac(this.mac) });
+    this.log.info('TAP up', { tap: tap.name, created: tap.created, bridge: this.opts.bridge ?? null, mac: formatMac(this.mac), offload: tap.rxVnet !== null });
 
     this.timers.push(
       setInterval(() => this.tracker.expire(performance.now()), TICK_MS),
@@ -272,7 +282,7 @@ export class Director implements MetricsSource {
       tap: this.tap?.device.counters() ?? {},
       neighbors: this.neighbors.size,
       batches: this.pipeline?.batches ?? 0,
-      offload: { enabled: this.opts.offload ?? false, superFrames: this.pipeline?.offload.superFrames ?? 0, segmented: this.pipeline?.offload.segmented ?? 0 },
+      offload: { enabled: this.tap?.rxVnet != null, superFrames: this.pipeline?.offload.superFrames ?? 0, segmented: this.pipeline?.offload.segmented ?? 0 },
       connectionCapacity: { maxEntries: this.tracker.table.maxEntries, memoryBytes: this.tracker.table.memoryBytes() },
     };
   }

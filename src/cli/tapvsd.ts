@@ -28,7 +28,7 @@ import type { KeepalivedController } from '../keepalived/controller.js';
 
 const USAGE = `Usage: tapvsd --tap IFNAME [--bridge BRIDGE] [--mac MAC] --address IP/PREFIX [--address IP/PREFIX ...]
               [--gateway IP] [--socket PATH] [--rules FILE] [--conn-max N] [--log-format text|json]
-              [--metrics HOST:PORT] [--keepalived FILE] [--offload]
+              [--metrics HOST:PORT] [--keepalived FILE] [--no-offload]
        tapvsd --keepalived FILE [--rules FILE] --check
 
   --tap IFNAME        TAP device to create (or attach to) in the current network namespace
@@ -46,8 +46,9 @@ const USAGE = `Usage: tapvsd --tap IFNAME [--bridge BRIDGE] [--mac MAC] --addres
   --metrics HOST:PORT serve Prometheus metrics at http://HOST:PORT/metrics ([IPv6]:PORT, :PORT = all)
   --mtu N             MTU of the director's link (68..9000, default 1500): the TAP's MTU and the tunnel
                       MTU checks
-  --offload           TAP offloads (IFF_VNET_HDR, checksum and TCP segmentation): TCP crosses the TAP as
-                      super-frames of up to 64 KB; tunnels and PROXY/TOA services cut them in userspace
+  --no-offload        no TAP offloads. By default the TAP has them (IFF_VNET_HDR, checksum and TCP
+                      segmentation): TCP crosses it as super-frames of up to 64 KB (tunnels and PROXY/TOA
+                      services cut them in userspace); --offload asks for them explicitly
   --busy-poll-us N    after a batch, keep polling the TAP for N µs (0..1000, default 0 = off): lower
                       latency for CPU spent while traffic flows (an idle daemon does not spin)
   --sysctl NAME=VALUE IPVS behaviour switch, named as the kernel's sysctl (repeatable):
@@ -190,6 +191,9 @@ export function parseDaemonArgs(argv: string[]): DaemonArgs | 'help' {
       }
       case '--offload':
         out.offload = true;
+        break;
+      case '--no-offload':
+        out.offload = false;
         break;
       case '--busy-poll-us': {
         const n = Number(value());

@@ -23,6 +23,7 @@ import { copyMac } from './wire/bytes.js';
 import { ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, EthernetView } from './wire/ethernet.js';
 import type { Ipv6Addresses } from './addresses6.js';
 import { Ipv6Pipeline } from './pipeline6.js';
+import { DestinationNeighbors } from './destination-neighbors.js';
 import { FrameOffload, needsOrdinaryFrame, tcpSegmentCount, writeTcpSegment } from './offload.js';
 import { NeighborTable } from './neighbors.js';
 import { ICMP_DEST_UNREACH, ICMP_ECHO_REQUEST, ICMP_FRAG_NEEDED, ICMP_HEADER_LEN, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, IcmpView } from './wire/icmp.js';
@@ -57,7 +58,7 @@ export class Pipeline {
   private embeddedDport = 0;
   private readonly tuple = { saddr: 0, daddr: 0, sport: 0, dport: 0 };
   /** Neighbour slot cached per destination id (-1 = look up). */
-  private destNeighbor = new Int32Array(64).fill(-1);
+  private readonly destHops = new DestinationNeighbors();
   private now = 0;
   private ipId = 0;
   private readonly outer = new Ipv4View();
@@ -349,9 +350,8 @@ export class Pipeline {
     ip.decrementTtl();
     this.forwardedIn++;
     const hop = this.routes.nextHop(conns.daddrOf(cid));
-    if (dest >= this.destNeighbor.length) this.growDestNeighbor(dest);
     // ip.totalLength, not `total`: FULLNAT's PROXY header may have grown the packet.
-    this.destNeighbor[dest] = this.transmit(buf, off, ETH_HEADER_LEN + ip.totalLength, hop, this.destNeighbor[dest]);
+    this.destHops.remember(dest, this.transmit(buf, off, ETH_HEADER_LEN + ip.totalLength, hop, this.destHops.slotOf(dest)));
   }
 
   /**
@@ -372,13 +372,12 @@ export class Pipeline {
     if (this.headroom < overhead) return this.drop(D.DROP_UNSUPPORTED);
     const rip = conns.daddrOf(cid);
     const hop = this.routes.nextHop(rip);
-    if (dest >= this.destNeighbor.length) this.growDestNeighbor(dest);
     ip.decrementTtl();
     this.forwardedIn++;
     const flow = Math.imul(conns.caddrOf(cid) ^ (conns.cportOf(cid) << 16) ^ conns.vportOf(cid), 0x9e3779b1) >>> 16;
     const frame = encapsulateTunnel(buf, off, ip, this.outer, this.routes.sourceFor(rip), rip, this.nextIpId(), type, flags, d.tunPort[dest], flow);
     if (total + overhead <= this.linkMtu) {
-      this.destNeighbor[dest] = this.transmit(buf, frame, ETH_HEADER_LEN + overhead + total, hop, this.destNeighbor[dest]);
+      this.destHops.remember(dest, this.transmit(buf, frame, ETH_HEADER_LEN + overhead + total, hop, this.destHops.slotOf(dest)));
       return;
     }
     this.sendOuterFragments(buf, frame, hop, dest);
@@ -399,7 +398,7 @@ export class Pipeline {
       f.write(tos, IPIP_OVERHEAD + len, id, false, ttl, proto, src, dst);
       f.setFragment(at, at + len < payloadLen);
       arena.set(buf.subarray(payloadOff + at, payloadOff + at + len), o + ETH_HEADER_LEN + IPIP_OVERHEAD);
-      this.destNeighbor[dest] = this.transmit(arena, o, ETH_HEADER_LEN + IPIP_OVERHEAD + len, hop, this.destNeighbor[dest]);
+      this.destHops.remember(dest, this.transmit(arena, o, ETH_HEADER_LEN + IPIP_OVERHEAD + len, hop, this.destHops.slotOf(dest)));
     }
   }
 
@@ -479,8 +478,7 @@ export class Pipeline {
     } else if (method !== ForwardMethod.Route) return this.drop(D.DROP_UNSUPPORTED);
     ip.decrementTtl();
     this.forwardedIn++;
-    if (dest >= this.destNeighbor.length) this.growDestNeighbor(dest);
-    this.destNeighbor[dest] = this.transmit(buf, off, ETH_HEADER_LEN + total, this.routes.nextHop(conns.daddrOf(cid)), this.destNeighbor[dest]);
+    this.destHops.remember(dest, this.transmit(buf, off, ETH_HEADER_LEN + total, this.routes.nextHop(conns.daddrOf(cid)), this.destHops.slotOf(dest)));
   }
 
   private countIn(dest: number, bytes: number): void {
@@ -680,17 +678,9 @@ export class Pipeline {
     this.tx.flush();
   }
 
-  private growDestNeighbor(dest: number): void {
-    let n = this.destNeighbor.length;
-    while (n <= dest) n *= 2;
-    const a = new Int32Array(n).fill(-1);
-    a.set(this.destNeighbor);
-    this.destNeighbor = a;
-  }
-
   /** Forget cached next hops (the destination set changed). */
   resetDestinationCache(): void {
-    this.destNeighbor.fill(-1);
+    this.destHops.reset();
     this.v6.resetDestinationCache();
   }
 }

@@ -28,6 +28,7 @@ import { encapsulateIp6ip6, IP6IP6_OVERHEAD } from '../modes/tun.js';
 import { countConnection, countInbound, countOutbound } from '../stats/counters.js';
 import type { Ipv6Addresses } from './addresses6.js';
 import { DEST_F_AVAILABLE } from './destination-table.js';
+import { DestinationNeighbors } from './destination-neighbors.js';
 import * as D from './drops.js';
 import type { HostStack } from './host.js';
 import type { Ipv6AddressIds } from './ipv6-address-ids.js';
@@ -80,7 +81,7 @@ export class Ipv6Pipeline {
     return svc.scheduler.schedule(svc.dests, this.services.dests, this.tuple);
   };
   /** Neighbour slot cached per destination id (-1 = look up). */
-  private destNeighbor = new Int32Array(64).fill(-1);
+  private readonly destHops = new DestinationNeighbors();
   private readonly scratch = new Uint8Array(16);
   private readonly outer = new Ipv6View();
   private now = 0;
@@ -306,8 +307,7 @@ export class Ipv6Pipeline {
       len += IP6IP6_OVERHEAD;
     }
     this.totals.forwardedIn++;
-    if (dest >= this.destNeighbor.length) this.growDestNeighbor(dest);
-    this.destNeighbor[dest] = this.transmit(buf, frame, len, this.nextHop(rip), this.destNeighbor[dest]);
+    this.destHops.remember(dest, this.transmit(buf, frame, len, this.nextHop(rip), this.destHops.slotOf(dest)));
   }
 
   /** Real server -> client: a NAT reply (RIP -> CIP) or a FULLNAT one (RIP -> LIP). */
@@ -411,16 +411,35 @@ export class Ipv6Pipeline {
   }
 
   /**
+   * The packet an ICMPv6 error at `icmp` quotes: a TCP/UDP IPv6 header (eProto with PROTO_INET6), its
+   * addresses' ids (eSrc/eDst, -1 when unknown: then no connection has them) and ports. False when the
+   * quote is not TCP/UDP over IPv6.
+   */
+  private readEmbedded(buf: Uint8Array, icmp: number): boolean {
+    const e = icmp + ICMPV6_HEADER_LEN;
+    const p = buf[e + 6];
+    if (buf[e] >>> 4 !== 6 || (p !== IPPROTO_TCP && p !== IPPROTO_UDP)) return false;
+    this.eProto = p | PROTO_INET6;
+    this.eSrc = this.ids.find(buf, e + 8);
+    this.eDst = this.ids.find(buf, e + 24);
+    this.eSport = read16(buf, e + 40);
+    this.eDport = read16(buf, e + 42);
+    return true;
+  }
+  private eProto = 0;
+  private eSrc = -1;
+  private eDst = -1;
+  private eSport = 0;
+  private eDport = 0;
+
+  /**
    * An ICMPv6 error from the real-server side about a packet of a NAT or FULLNAT connection (kernel
    * ip_vs_out_icmp_v6), translated so the client sees an error about its own packet to the VIP.
    */
   private icmpFromRealServer(buf: Uint8Array, off: number, ip: number, icmp: number, plen: number, fullnat: boolean): void {
-    const e = icmp + ICMPV6_HEADER_LEN, ids = this.ids;
-    const ep = buf[e + 6];
-    if (buf[e] >>> 4 !== 6 || (ep !== IPPROTO_TCP && ep !== IPPROTO_UDP)) return this.drop(D.DROP_MALFORMED);
-    const esrc = ids.find(buf, e + 8), edst = ids.find(buf, e + 24);
-    const esport = read16(buf, e + 40), edport = read16(buf, e + 42);
-    const conns = this.tracker.table, proto = ep | PROTO_INET6;
+    if (!this.readEmbedded(buf, icmp)) return this.drop(D.DROP_MALFORMED);
+    const ids = this.ids, conns = this.tracker.table;
+    const proto = this.eProto, esrc = this.eSrc, edst = this.eDst, esport = this.eSport, edport = this.eDport;
     // Inverted embedded packet (RIP:rport -> CIP:cport, or -> LIP:lport), as a reply would be.
     let cid = -1;
     if (esrc > 0 && edst > 0)
@@ -443,12 +462,9 @@ export class Ipv6Pipeline {
    * FULLNAT connections get it translated for the real server; DR and TUN carry it with their method.
    */
   private icmpFromClient(buf: Uint8Array, off: number, ip: number, icmp: number, plen: number): void {
-    const e = icmp + ICMPV6_HEADER_LEN, ids = this.ids;
-    const ep = buf[e + 6];
-    if (buf[e] >>> 4 !== 6 || (ep !== IPPROTO_TCP && ep !== IPPROTO_UDP)) return this.drop(D.DROP_MALFORMED);
-    const esrc = ids.find(buf, e + 8), edst = ids.find(buf, e + 24);
-    const esport = read16(buf, e + 40), edport = read16(buf, e + 42);
-    const conns = this.tracker.table, proto = ep | PROTO_INET6;
+    if (!this.readEmbedded(buf, icmp)) return this.drop(D.DROP_MALFORMED);
+    const ids = this.ids, conns = this.tracker.table;
+    const proto = this.eProto, esrc = this.eSrc, edst = this.eDst, esport = this.eSport, edport = this.eDport;
     // Inverted embedded packet (VIP:vport -> CIP:cport): CIP:cport -> VIP:vport, as the client's packets.
     const cid = esrc > 0 && edst > 0 ? conns.lookupIn(proto, edst, edport, esrc, esport) : -1;
     if (cid < 0) return this.drop(D.DROP_HOST);
@@ -469,8 +485,7 @@ export class Ipv6Pipeline {
     if (method === ForwardMethod.Tunnel) return this.forwardToRealServer(buf, off, ip, icmp, total, cid, dest, 0);
     buf[ip + 7]--;
     this.totals.forwardedIn++;
-    if (dest >= this.destNeighbor.length) this.growDestNeighbor(dest);
-    this.destNeighbor[dest] = this.transmit(buf, off, ETH_HEADER_LEN + total, this.nextHop(rip), this.destNeighbor[dest]);
+    this.destHops.remember(dest, this.transmit(buf, off, ETH_HEADER_LEN + total, this.nextHop(rip), this.destHops.slotOf(dest)));
   }
 
   /** An ICMPv6 error about the packet in the frame at `off` to its sender, from our address on its link. */
@@ -571,16 +586,8 @@ export class Ipv6Pipeline {
     );
   }
 
-  private growDestNeighbor(dest: number): void {
-    let n = this.destNeighbor.length;
-    while (n <= dest) n *= 2;
-    const a = new Int32Array(n).fill(-1);
-    a.set(this.destNeighbor);
-    this.destNeighbor = a;
-  }
-
   /** Forget cached next hops (the destination set changed). */
   resetDestinationCache(): void {
-    this.destNeighbor.fill(-1);
+    this.destHops.reset();
   }
 }

@@ -12,7 +12,7 @@
  * headroom. `segmentSlots` more slots after the transmit slots take super-frames cut into segments.
  */
 import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, VNET_HDR_LEN } from './offload.js';
-import { requireNativeAddon } from './native-addon.js';
+import { requireNativeAddon, tableBuffer } from './native-addon.js';
 
 interface NativeTapDevice {
   readonly name: string;
@@ -112,7 +112,8 @@ export class Tap {
     const txCapacity = opts.txCapacity ?? this.rxSlots + this.txSlots + this.segmentSlots;
     this.headroom = opts.headroom ?? 64;
     this.device = new TapDevice(name, { tun: opts.tun ?? false, vnetHdr: offload });
-    this.arena = new Uint8Array((this.rxSlots + this.txSlots + this.segmentSlots) * this.slotSize);
+    // With 64 KB slots a batch spans megabytes: huge pages keep it to a few TLB entries.
+    this.arena = new Uint8Array(tableBuffer((this.rxSlots + this.txSlots + this.segmentSlots) * this.slotSize));
     this.rxLengths = new Int32Array(this.rxSlots);
     this.txOffsets = new Int32Array(txCapacity);
     this.txLengths = new Int32Array(txCapacity);

@@ -15,14 +15,13 @@ import { countConnection, countInbound, countOutbound } from '../stats/counters.
 import { DEST_F_AVAILABLE } from './destination-table.js';
 import * as D from './drops.js';
 import type { HostStack } from './host.js';
-import { NEIGH_REACHABLE } from './neighbors.js';
 import type { RoutingTable } from './routes.js';
 import type { TxBatch } from './tx-batch.js';
 import { ARP_LEN, ARP_OP_REPLY, ARP_OP_REQUEST, ArpView } from './wire/arp.js';
-import { copyMac } from './wire/bytes.js';
 import { ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, EthernetView } from './wire/ethernet.js';
 import type { Ipv6Addresses } from './addresses6.js';
 import { Ipv6Pipeline } from './pipeline6.js';
+import { NextHopSender } from './next-hop-sender.js';
 import { DestinationNeighbors } from './destination-neighbors.js';
 import { FrameOffload, needsOrdinaryFrame, tcpSegmentCount, writeTcpSegment } from './offload.js';
 import { NeighborTable } from './neighbors.js';
@@ -76,6 +75,8 @@ export class Pipeline {
   readonly v6: Ipv6Pipeline;
   /** Offload state (virtio_net_hdr) of the frame being processed; rxVnet is set by the director with --offload. */
   readonly offload = new FrameOffload();
+  /** Sending to IPv4 next hops (ARP). */
+  private readonly hops: NextHopSender;
   /** MTU of the director's link (the TAP's); the tunnel MTU is 20 bytes less. */
   get linkMtu(): number {
     return this.mtu;
@@ -95,6 +96,7 @@ export class Pipeline {
     private readonly host: HostStack,
     private readonly tx: TxBatch,
   ) {
+    this.hops = new NextHopSender(mac, neighbors, tx, this.offload, this.drops, (hop) => host.arpRequest(routes.sourceFor(hop), hop));
     this.v6 = new Ipv6Pipeline(mac, services, tracker, host, tx, this.drops, this, this.offload, new NeighborTable(neighbors.slots, neighbors.pendingSlots, neighbors.pendingSize));
   }
 
@@ -351,7 +353,7 @@ export class Pipeline {
     this.forwardedIn++;
     const hop = this.routes.nextHop(conns.daddrOf(cid));
     // ip.totalLength, not `total`: FULLNAT's PROXY header may have grown the packet.
-    this.destHops.remember(dest, this.transmit(buf, off, ETH_HEADER_LEN + ip.totalLength, hop, this.destHops.slotOf(dest)));
+    this.destHops.remember(dest, this.hops.send(buf, off, ETH_HEADER_LEN + ip.totalLength, hop, this.destHops.slotOf(dest), this.now));
   }
 
   /**
@@ -377,7 +379,7 @@ export class Pipeline {
     const flow = Math.imul(conns.caddrOf(cid) ^ (conns.cportOf(cid) << 16) ^ conns.vportOf(cid), 0x9e3779b1) >>> 16;
     const frame = encapsulateTunnel(buf, off, ip, this.outer, this.routes.sourceFor(rip), rip, this.nextIpId(), type, flags, d.tunPort[dest], flow);
     if (total + overhead <= this.linkMtu) {
-      this.destHops.remember(dest, this.transmit(buf, frame, ETH_HEADER_LEN + overhead + total, hop, this.destHops.slotOf(dest)));
+      this.destHops.remember(dest, this.hops.send(buf, frame, ETH_HEADER_LEN + overhead + total, hop, this.destHops.slotOf(dest), this.now));
       return;
     }
     this.sendOuterFragments(buf, frame, hop, dest);
@@ -398,7 +400,7 @@ export class Pipeline {
       f.write(tos, IPIP_OVERHEAD + len, id, false, ttl, proto, src, dst);
       f.setFragment(at, at + len < payloadLen);
       arena.set(buf.subarray(payloadOff + at, payloadOff + at + len), o + ETH_HEADER_LEN + IPIP_OVERHEAD);
-      this.destHops.remember(dest, this.transmit(arena, o, ETH_HEADER_LEN + IPIP_OVERHEAD + len, hop, this.destHops.slotOf(dest)));
+      this.destHops.remember(dest, this.hops.send(arena, o, ETH_HEADER_LEN + IPIP_OVERHEAD + len, hop, this.destHops.slotOf(dest), this.now));
     }
   }
 
@@ -447,7 +449,7 @@ export class Pipeline {
     else translateIcmpToClient(ip, e, l4Off, l4Len, vip, conns.vportOf(cid));
     ip.decrementTtl();
     this.forwardedOut++;
-    conns.replyNeighbor[cid] = this.transmit(buf, off, ETH_HEADER_LEN + total, this.routes.nextHop(client), conns.replyNeighbor[cid]);
+    conns.replyNeighbor[cid] = this.hops.send(buf, off, ETH_HEADER_LEN + total, this.routes.nextHop(client), conns.replyNeighbor[cid], this.now);
   }
 
   /**
@@ -478,7 +480,7 @@ export class Pipeline {
     } else if (method !== ForwardMethod.Route) return this.drop(D.DROP_UNSUPPORTED);
     ip.decrementTtl();
     this.forwardedIn++;
-    this.destHops.remember(dest, this.transmit(buf, off, ETH_HEADER_LEN + total, this.routes.nextHop(conns.daddrOf(cid)), this.destHops.slotOf(dest)));
+    this.destHops.remember(dest, this.hops.send(buf, off, ETH_HEADER_LEN + total, this.routes.nextHop(conns.daddrOf(cid)), this.destHops.slotOf(dest), this.now));
   }
 
   private countIn(dest: number, bytes: number): void {
@@ -568,7 +570,7 @@ export class Pipeline {
     rewriteFullnatOutbound(ip, l4Off, conns.vaddrOf(cid), conns.vportOf(cid), client, conns.cportOf(cid), this.offload.needsCsum);
     ip.decrementTtl();
     this.forwardedOut++;
-    conns.replyNeighbor[cid] = this.transmit(buf, off, ETH_HEADER_LEN + total, this.routes.nextHop(client), conns.replyNeighbor[cid]);
+    conns.replyNeighbor[cid] = this.hops.send(buf, off, ETH_HEADER_LEN + total, this.routes.nextHop(client), conns.replyNeighbor[cid], this.now);
   }
 
   /** Real server -> client reply of a NAT connection (kernel ip_vs_out), or nothing of ours. */
@@ -597,40 +599,8 @@ export class Pipeline {
     ip.decrementTtl();
     this.forwardedOut++;
     const client = conns.caddrOf(cid);
-    conns.replyNeighbor[cid] = this.transmit(buf, off, ETH_HEADER_LEN + total, this.routes.nextHop(client), conns.replyNeighbor[cid]);
+    conns.replyNeighbor[cid] = this.hops.send(buf, off, ETH_HEADER_LEN + total, this.routes.nextHop(client), conns.replyNeighbor[cid], this.now);
   }
-
-  /**
-   * Send a rewritten frame to next hop `hop`, using the cached neighbour `slot` when it is still valid.
-   * Returns the slot to cache. Unresolved next hops get the frame queued and an ARP request.
-   */
-  private transmit(buf: Uint8Array, off: number, len: number, hop: number, slot: number): number {
-    const n = this.neighbors;
-    if (hop === 0) {
-      this.drop(D.DROP_NOT_ROUTED);
-      return slot;
-    }
-    if (slot < 0 || n.ip[slot] !== hop) slot = n.ensure(hop);
-    if (n.state[slot] === NEIGH_REACHABLE) {
-      copyMac(buf, off, n.mac, slot * 6);
-      copyMac(buf, off + 6, this.mac, 0);
-      this.sendFrame(buf, off, len);
-      if (n.shouldProbe(slot, this.now)) this.host.arpRequest(this.routes.sourceFor(hop), hop); // stale: re-confirm
-      return slot;
-    }
-    if (!this.offload.gso) this.offload.completeChecksum(buf, off, len); // queued copies carry no virtio_net_hdr
-    if (this.offload.gso || !n.enqueue(slot, buf, off, len)) this.drop(D.DROP_NEIGHBOR_UNRESOLVED);
-    if (n.shouldProbe(slot, this.now)) this.host.arpRequest(this.routes.sourceFor(hop), hop);
-    return slot;
-  }
-
-  /** Queue a frame whose MACs are set: with the current frame's virtio_net_hdr while it is still offloaded. */
-  sendFrame(buf: Uint8Array, off: number, len: number): void {
-    const o = this.offload;
-    if (o.active) this.tx.sendOffloaded(off, len, o.rxVnet!, o.at);
-    else this.tx.send(off, len);
-  }
-
 
   /**
    * Make the offloaded frame at `off` an ordinary one: complete its checksum; a TCP super-frame is cut into

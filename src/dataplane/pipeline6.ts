@@ -32,10 +32,11 @@ import { DestinationNeighbors } from './destination-neighbors.js';
 import * as D from './drops.js';
 import type { HostStack } from './host.js';
 import type { Ipv6AddressIds } from './ipv6-address-ids.js';
+import { NextHopSender } from './next-hop-sender.js';
 import { needsOrdinaryFrame, type FrameOffload } from './offload.js';
-import { NEIGH_REACHABLE, NeighborTable } from './neighbors.js';
+import { NeighborTable } from './neighbors.js';
 import type { TxBatch } from './tx-batch.js';
-import { copyMac, read16, read32 } from './wire/bytes.js';
+import { read16, read32 } from './wire/bytes.js';
 import { ETH_HEADER_LEN } from './wire/ethernet.js';
 import {
   ICMPV6_DEST_UNREACH,
@@ -60,17 +61,18 @@ const ICMPV6_PORT_UNREACH = 4;
 /** The minimum IPv6 link MTU (RFC 8200 §5). */
 const IPV6_MIN_MTU = 1280;
 
-/** What the IPv6 path shares with the pipeline: its totals, sending, and making offloaded frames ordinary. */
+/** What the IPv6 path shares with the pipeline: its totals, and making offloaded frames ordinary. */
 export interface ForwardingTotals {
   forwardedIn: number;
   forwardedOut: number;
-  sendFrame(buf: Uint8Array, off: number, len: number): void;
   makeOrdinary(buf: Uint8Array, off: number, len: number): boolean;
 }
 
 export class Ipv6Pipeline {
   /** IPv6 neighbour cache, keyed by address id (holding a reference on each). */
   readonly neighbors: NeighborTable;
+  /** Sending to IPv6 next hops (Neighbour Discovery). */
+  private readonly hops: NextHopSender;
   private own: Ipv6Addresses | null = null;
   private gatewayId = 0;
   private readonly ids: Ipv6AddressIds;
@@ -102,6 +104,7 @@ export class Ipv6Pipeline {
   ) {
     this.ids = services.addresses6;
     this.neighbors = neighbors;
+    this.hops = new NextHopSender(mac, neighbors, tx, offload, drops, (hop) => this.solicit(hop));
     neighbors.onAdd = (id) => this.ids.retain(id);
     neighbors.onForget = (id) => this.ids.release(id);
   }
@@ -307,7 +310,7 @@ export class Ipv6Pipeline {
       len += IP6IP6_OVERHEAD;
     }
     this.totals.forwardedIn++;
-    this.destHops.remember(dest, this.transmit(buf, frame, len, this.nextHop(rip), this.destHops.slotOf(dest)));
+    this.destHops.remember(dest, this.hops.send(buf, frame, len, this.nextHop(rip), this.destHops.slotOf(dest), this.now));
   }
 
   /** Real server -> client: a NAT reply (RIP -> CIP) or a FULLNAT one (RIP -> LIP). */
@@ -338,7 +341,7 @@ export class Ipv6Pipeline {
     else rewriteNatOutbound6(buf, ip, l4, this.ids, conns.vaddrOf(cid), conns.vportOf(cid), partial);
     buf[ip + 7]--;
     this.totals.forwardedOut++;
-    conns.replyNeighbor[cid] = this.transmit(buf, off, ETH_HEADER_LEN + total, this.nextHop(client), conns.replyNeighbor[cid]);
+    conns.replyNeighbor[cid] = this.hops.send(buf, off, ETH_HEADER_LEN + total, this.nextHop(client), conns.replyNeighbor[cid], this.now);
   }
 
   /**
@@ -454,7 +457,7 @@ export class Ipv6Pipeline {
     else translateIcmp6(buf, ip, icmp, plen, ids, vip, 0, client, conns.cportOf(cid), vip, conns.vportOf(cid));
     buf[ip + 7]--;
     this.totals.forwardedOut++;
-    conns.replyNeighbor[cid] = this.transmit(buf, off, ETH_HEADER_LEN + total, this.nextHop(client), conns.replyNeighbor[cid]);
+    conns.replyNeighbor[cid] = this.hops.send(buf, off, ETH_HEADER_LEN + total, this.nextHop(client), conns.replyNeighbor[cid], this.now);
   }
 
   /**
@@ -485,7 +488,7 @@ export class Ipv6Pipeline {
     if (method === ForwardMethod.Tunnel) return this.forwardToRealServer(buf, off, ip, icmp, total, cid, dest, 0);
     buf[ip + 7]--;
     this.totals.forwardedIn++;
-    this.destHops.remember(dest, this.transmit(buf, off, ETH_HEADER_LEN + total, this.nextHop(rip), this.destHops.slotOf(dest)));
+    this.destHops.remember(dest, this.hops.send(buf, off, ETH_HEADER_LEN + total, this.nextHop(rip), this.destHops.slotOf(dest), this.now));
   }
 
   /** An ICMPv6 error about the packet in the frame at `off` to its sender, from our address on its link. */
@@ -544,27 +547,6 @@ export class Ipv6Pipeline {
     if (i >= 0 || this.gatewayId === 0) return Math.max(0, i);
     const g = this.gatewayId;
     return Math.max(0, own.onLink(ids.word(g, 0), ids.word(g, 1), ids.word(g, 2), ids.word(g, 3)));
-  }
-
-  /** Send a frame to next hop `hop` (an address id) as Pipeline.transmit does, soliciting it when unresolved. */
-  private transmit(buf: Uint8Array, off: number, len: number, hop: number, slot: number): number {
-    const n = this.neighbors;
-    if (hop === 0) {
-      this.drop(D.DROP_NOT_ROUTED);
-      return slot;
-    }
-    if (slot < 0 || n.ip[slot] !== hop) slot = n.ensure(hop);
-    if (n.state[slot] === NEIGH_REACHABLE) {
-      copyMac(buf, off, n.mac, slot * 6);
-      copyMac(buf, off + 6, this.mac, 0);
-      this.totals.sendFrame(buf, off, len);
-    } else {
-      const o = this.offload;
-      if (!o.gso) o.completeChecksum(buf, off, len); // queued copies carry no virtio_net_hdr
-      if (o.gso || !n.enqueue(slot, buf, off, len)) this.drop(D.DROP_NEIGHBOR_UNRESOLVED);
-    }
-    if (n.shouldProbe(slot, this.now)) this.solicit(hop);
-    return slot;
   }
 
   private solicit(id: number): void {

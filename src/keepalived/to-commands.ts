@@ -26,7 +26,6 @@ import {
   IPPROTO_TCP,
   SVC_F_PERSISTENT,
   type DestinationConfig,
-  type DestinationKey,
   type ServiceConfig,
   type ServiceKey,
   type Timeouts,

@@ -26,7 +26,7 @@
  * when full, so schedule() allocates only while the cache grows to a new high-water mark.
  */
 import type { DestinationTable } from '../dataplane/destination-table.js';
-import { DEST_F_AVAILABLE, DEST_F_OVERLOAD } from '../dataplane/destination-table.js';
+import { DEST_F_AVAILABLE } from '../dataplane/destination-table.js';
 import { DestinationChange, type PacketTuple, type Scheduler } from './scheduler.js';
 import { hash32 } from './dh.js';
 import { leastWeightedOverhead } from './wlc.js';

@@ -12,7 +12,7 @@ import { ICMP_ECHO_REPLY, ICMP_HEADER_LEN, IcmpView } from './wire/icmp.js';
 import { IPPROTO_ICMP, IPPROTO_TCP, Ipv4View } from './wire/ipv4.js';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TcpView } from './wire/tcp.js';
 import type { TxBatch } from './tx-batch.js';
-import { IPPROTO_ICMPV6, IPV6_HEADER_LEN, Ipv6View } from './wire/ipv6.js';
+import { IPPROTO_ICMPV6, IPV6_HEADER_LEN, Ipv6View, pseudoHeaderSum6 } from './wire/ipv6.js';
 import {
   ICMPV6_ECHO_REPLY,
   icmpv6Checksum,
@@ -249,6 +249,36 @@ export class HostStack {
     write16(out, icmp + 6, info & 0xffff);
     write16(out, icmp + 2, icmpv6Checksum(out, ip6, icmp, 8 + origLen));
     this.tx.send(o, ETH_HEADER_LEN + IPV6_HEADER_LEN + 8 + origLen);
+  }
+
+  /**
+   * tcpReset for IPv6: reset the TCP segment of the IPv6 frame at `off` (no extension headers), from the
+   * address it was sent to. Never answers a RST.
+   */
+  tcpReset6(buf: Uint8Array, off: number): void {
+    const ip = off + ETH_HEADER_LEN;
+    const seg = this.tcp.at(buf, ip + IPV6_HEADER_LEN);
+    const flags = seg.flags;
+    if (flags & TCP_RST) return;
+    let seq = 0, ack = 0, outFlags = TCP_RST;
+    if (flags & TCP_ACK) seq = seg.ack;
+    else {
+      const dataLen = read16(buf, ip + 4) - seg.headerLength;
+      ack = (seg.seq + dataLen + (flags & TCP_SYN ? 1 : 0) + (flags & TCP_FIN ? 1 : 0)) >>> 0;
+      outFlags |= TCP_ACK;
+    }
+    const sport = seg.srcPort, dport = seg.dstPort;
+    const o = this.tx.allocate();
+    const out = this.tx.arena;
+    copyMac(out, o, buf, off + 6);
+    copyMac(out, o + 6, this.mac, 0);
+    write16(out, o + 12, ETHERTYPE_IPV6);
+    const ip6 = o + ETH_HEADER_LEN;
+    this.ip6.at(out, ip6).write(0, 20, IPPROTO_TCP, DEFAULT_TTL, buf, ip + 24, buf, ip + 8);
+    const t = this.tcp.at(out, ip6 + IPV6_HEADER_LEN);
+    t.write(dport, sport, seq, ack, outFlags, 0);
+    t.checksum = checksum(out, t.off, 20, pseudoHeaderSum6(out, ip6, IPPROTO_TCP, 20));
+    this.tx.send(o, ETH_HEADER_LEN + IPV6_HEADER_LEN + 20);
   }
 
   /** Turn an ICMPv6 echo request (frame at `off`) into the reply, in place, and queue it. */

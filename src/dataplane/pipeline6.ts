@@ -164,7 +164,12 @@ export class Ipv6Pipeline {
       if (cid >= 0) return this.outbound(buf, off, ip, l4, plen, cid, tcpFlags, true);
       return this.drop(D.DROP_HOST);
     }
-    if (this.own !== null && this.own.isLocal(buf, dstOff)) return this.drop(D.DROP_HOST);
+    if (this.own !== null && this.own.isLocal(buf, dstOff)) {
+      // Our own address: nothing listens here, so the stack refuses (RST / port unreachable).
+      if (next === IPPROTO_TCP) this.host.tcpReset6(buf, off);
+      else this.host.icmp6Error(buf, off, ICMPV6_DEST_UNREACH, ICMPV6_PORT_UNREACH, buf, dstOff);
+      return this.drop(D.DROP_HOST);
+    }
     // A reply of a NAT connection: RIP:rport -> CIP:cport.
     const cid = srcId > 0 && dstId > 0 ? this.tracker.table.lookupOutMasq(proto, srcId, sport, dstId, dport) : -1;
     if (cid < 0) return this.drop(D.DROP_NOT_ROUTED);
@@ -186,6 +191,7 @@ export class Ipv6Pipeline {
       if (svcId < 0 || ((proto & 0xff) === IPPROTO_TCP && (tcpFlags & (TCP_SYN | TCP_RST)) !== TCP_SYN)) {
         // No service on this port (or a segment that opens nothing): what the director's stack answers.
         if ((proto & 0xff) === IPPROTO_UDP) this.host.icmp6Error(buf, off, ICMPV6_DEST_UNREACH, ICMPV6_PORT_UNREACH, buf, ip + 24);
+        else this.host.tcpReset6(buf, off);
         return this.drop(D.DROP_HOST);
       }
       cid = this.schedule(buf, off, ip, proto, vip, sport, dport, svcId);

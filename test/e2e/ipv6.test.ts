@@ -69,6 +69,9 @@ describe.skipIf(SKIP_REASON !== null)('IPv6 services', () => {
     expect(ping.code, ping.stdout + ping.stderr).toBe(0);
     const neigh = await lab().exec(lab().cli, 'ip', ['-6', 'neigh', 'show', VIP]);
     expect(neigh.stdout).toContain(`lladdr ${DIRECTOR_MAC}`);
+    // A port of the VIP without a service is refused at once (RST), as the director's own stack would.
+    const refused = await lab().client<Served[]>(['http', `[${VIP}]:82`, '--count', '1']);
+    expect(refused[0].error).toMatch(/ECONNREFUSED/);
   });
 
   it('DR: the real server holds the VIP on lo and answers the client directly', async () => {

@@ -395,11 +395,20 @@ describe('Pipeline, IPv6 services', () => {
     expect(icmpv6Checksum(toRs2, 14, 54, toRs2.length - 54)).toBe((toRs2[56] << 8) | toRs2[57]);
   });
 
-  it('a UDP datagram to a VIP port without a service gets port unreachable; a stray TCP segment is dropped', () => {
+  it('a UDP datagram to a VIP port without a service gets port unreachable; a TCP segment that opens nothing gets a RST', () => {
     const d = director();
     const [pu] = d.feed(udp6(DIRECTOR_MAC, CLIENT_MAC, CIP, 5000, VIP, 54, [1]));
     expect([pu[54], pu[55], src6(pu), dst6(pu)]).toEqual([1, 4, VIP, CIP]);
-    expect(d.feed(tcp6(DIRECTOR_MAC, CLIENT_MAC, CIP, 5000, VIP, 80, TCP_ACK))).toHaveLength(0);
+    const [rst] = d.feed(tcp6(DIRECTOR_MAC, CLIENT_MAC, CIP, 5000, VIP, 80, TCP_ACK));
+    expect([src6(rst), port(rst, 54), dst6(rst), port(rst, 56)]).toEqual([VIP, 80, CIP, 5000]);
+    expect(rst[54 + 13]).toBe(0x04); // RST, seq = the segment's ack (5000)
+    expect(new DataView(rst.buffer, rst.byteOffset).getUint32(58)).toBe(5000);
+    expect(l4Valid(rst)).toBe(true);
+    // A SYN to a port without a service: RST+ACK of seq + 1; a RST is never answered.
+    const [rst2] = d.feed(tcp6(DIRECTOR_MAC, CLIENT_MAC, CIP, 5001, VIP, 81, TCP_SYN));
+    expect(rst2[54 + 13]).toBe(0x14);
+    expect(new DataView(rst2.buffer, rst2.byteOffset).getUint32(62)).toBe(1001);
+    expect(d.feed(tcp6(DIRECTOR_MAC, CLIENT_MAC, CIP, 5002, VIP, 81, 0x04))).toHaveLength(0);
   });
 
   it('persistence by /64: two clients of one prefix share the template, all ids are released when everything expired', () => {

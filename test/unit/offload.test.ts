@@ -4,6 +4,7 @@
  * segments for a tunnel; segmentation vectors.
  */
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { ServiceTable } from '../../src/control/service-table.js';
 import { ConnectionTracker } from '../../src/conntrack/connection-tracker.js';
 import { HostStack } from '../../src/dataplane/host.js';
@@ -165,6 +166,30 @@ describe('offloaded frames through the pipeline', () => {
     const [o] = d.feed(tcpFrame(CIP, 40003, VIP, 80, TCP_SYN, 0, true), vnetTcp4());
     expect(tcpValid(o.frame, 34)).toBe(true);
     expect(Array.from(o.vnet)).toEqual(new Array(10).fill(0));
+  });
+});
+
+describe('hostile offloaded frames', () => {
+  it('never throw: random frames under random virtio_net_hdrs, every method', () => {
+    for (const method of [ForwardMethod.Masq, ForwardMethod.Tunnel, ForwardMethod.Route]) {
+      const d = director(method);
+      d.feed(tcpFrame(CIP, 40100, VIP, 80, TCP_SYN, 0, false));
+      fc.assert(
+        fc.property(
+          fc.uint8Array({ minLength: 0, maxLength: 400 }),
+          fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 10, maxLength: 10 }),
+          fc.boolean(),
+          (noise, vnet, valid) => {
+            // Half the time a real segment of the connection with the noise as payload, else raw noise.
+            const f = valid ? tcpFrame(CIP, 40100, VIP, 80, TCP_ACK, noise.length, true) : new Uint8Array(Math.max(14, noise.length));
+            if (valid) f.set(noise, 54);
+            else f.set(noise.subarray(0, f.length));
+            d.feed(f, vnet);
+          },
+        ),
+        { numRuns: 300 },
+      );
+    }
   });
 });
 

@@ -25,7 +25,7 @@ const HEADROOM = 64;
 const DIRECTOR_MAC = Uint8Array.from([2, 0, 0, 0, 0, 0xfe]);
 const CLIENT_MAC = Uint8Array.from([2, 0, 0, 0, 0, 1]);
 const RS_MAC = Uint8Array.from([2, 0, 0, 0, 0, 0x11]);
-const VIP = '198.18.1.100', CIP = '198.18.1.2', RIP = '198.18.2.11';
+const VIP = '198.18.1.100', CIP = '198.18.1.2', RIP = '198.18.2.11', LIP = '198.18.2.200';
 const FIN = 0x01, PSH = 0x08;
 
 /** A TAP stand-in with virtio_net_hdr arrays and segment slots, as an offloaded Tap has. */
@@ -53,7 +53,7 @@ class RecordingTap {
   }
 }
 
-function director(forward: ForwardMethod) {
+function director(forward: ForwardMethod, clientAddress?: 'proxy-protocol') {
   const tap = new RecordingTap();
   const tx = new TxBatch(tap as unknown as Tap);
   const services = new ServiceTable();
@@ -67,9 +67,10 @@ function director(forward: ForwardMethod) {
   neighbors.learn(parseIpv4(CIP), CLIENT_MAC, 0, 0);
   const pipeline = new Pipeline(DIRECTOR_MAC, services, tracker, routes, neighbors, new HostStack(DIRECTOR_MAC, tx), tx);
   pipeline.offload.rxVnet = tap.rxVnet;
-  const svc = { af: 4 as const, protocol: 6, addr: VIP, port: 80, fwmark: 0, scheduler: 'rr', flags: 0, timeout: 0, netmask: '255.255.255.255', pe: '' };
+  const svc = { af: 4 as const, protocol: 6, addr: VIP, port: 80, fwmark: 0, scheduler: 'rr', flags: 0, timeout: 0, netmask: '255.255.255.255', pe: '', clientAddress };
   expect(services.addService(svc)).toBeNull();
-  const port = forward === ForwardMethod.Masq ? 8080 : 80;
+  if (forward === ForwardMethod.FullNat) expect(services.addLocalAddress(svc, LIP)).toBeNull();
+  const port = forward === ForwardMethod.Masq || forward === ForwardMethod.FullNat ? 8080 : 80;
   expect(services.addDest(svc, { af: 4, addr: RIP, port, forward, weight: 1, uThreshold: 0, lThreshold: 0, tunType: 0, tunPort: 0, tunFlags: 0 })).toBeNull();
   /** Feed one frame with virtio_net_hdr `vnet` (10 bytes; zeros = not offloaded). */
   const feed = (frame: Uint8Array, vnet: number[] = []): { frame: Uint8Array; vnet: Uint8Array }[] => {
@@ -159,6 +160,45 @@ describe('offloaded frames through the pipeline', () => {
       [500, 9000, PSH],
     ]);
     expect(d.pipeline.offload.segmented).toBe(1);
+  });
+
+  it('DR: a super-frame goes to the real server unchanged but for MACs and TTL, its header intact', () => {
+    const d = director(ForwardMethod.Route);
+    d.feed(tcpFrame(CIP, 40004, VIP, 80, TCP_SYN, 0, false));
+    const input = tcpFrame(CIP, 40004, VIP, 80, TCP_ACK, 3000, true);
+    const [o] = d.feed(input, vnetTcp4(1448));
+    expect(Array.from(o.vnet)).toEqual(vnetTcp4(1448));
+    expect(Array.from(o.frame.subarray(34))).toEqual(Array.from(input.subarray(34))); // TCP untouched
+    expect(new Ipv4View().at(o.frame, 14).ttl).toBe(63);
+    expect(Array.from(o.frame.subarray(0, 6))).toEqual(Array.from(RS_MAC));
+  });
+
+  it('FULLNAT: both addresses go into a partial checksum; the super-frame is forwarded whole', () => {
+    const d = director(ForwardMethod.FullNat);
+    const [syn] = d.feed(tcpFrame(CIP, 40005, VIP, 80, TCP_SYN, 0, false));
+    const lport = new TcpView().at(syn.frame, 34).srcPort;
+    const [o] = d.feed(tcpFrame(CIP, 40005, VIP, 80, TCP_ACK, 3000, true), vnetTcp4(1000));
+    const ip = new Ipv4View().at(o.frame, 14), t = new TcpView().at(o.frame, 34);
+    expect([formatIpv4(ip.src), t.srcPort, formatIpv4(ip.dst), t.dstPort]).toEqual([LIP, lport, RIP, 8080]);
+    expect(Array.from(o.vnet)).toEqual(vnetTcp4(1000));
+    expect(tcpValid(completeAsDevice(o.frame))).toBe(true);
+  });
+
+  it('FULLNAT + PROXY protocol: the first data super-frame is cut; the header leads the first segment, the rest shift by 28', () => {
+    const d = director(ForwardMethod.FullNat, 'proxy-protocol');
+    d.feed(tcpFrame(CIP, 40006, VIP, 80, TCP_SYN, 0, false, 999)); // first data byte: 1000
+    const out = d.feed(tcpFrame(CIP, 40006, VIP, 80, TCP_ACK, 2000, true, 1000), vnetTcp4(1000));
+    expect(out).toHaveLength(2);
+    const segs = out.map((o) => {
+      expect(Array.from(o.vnet)).toEqual(new Array(10).fill(0));
+      expect(tcpValid(o.frame)).toBe(true);
+      return [new Ipv4View().at(o.frame, 14).totalLength - 40, new TcpView().at(o.frame, 34).seq];
+    });
+    expect(segs).toEqual([
+      [1028, 1000],
+      [1000, 2028],
+    ]);
+    expect(Array.from(out[0].frame.subarray(54, 66))).toEqual([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
   });
 
   it('TUN: a partial checksum without GSO is completed before encapsulation', () => {

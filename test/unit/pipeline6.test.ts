@@ -33,19 +33,30 @@ const RS_MAC = Uint8Array.from([2, 0, 0, 0, 0, 0x11]);
 const VIP = 'fd00:1::100', CIP = 'fd00:1::2', RIP = 'fd00:2::11', LIP = 'fd00:2::200';
 const OWN_FRONT = 'fd00:1::1', OWN_BACK = 'fd00:2::1';
 
+/** A stand-in for an offloaded TAP: the same arena layout (segment slots too), records what would be written. */
 class RecordingTap {
   readonly slotSize = SLOT;
   readonly rxSlots = 8;
   readonly txSlots = 8;
-  readonly arena = new Uint8Array((8 + 8) * SLOT);
-  readonly txOffsets = new Int32Array(16);
-  readonly txLengths = new Int32Array(16);
+  readonly segmentSlots = 8;
+  readonly arena = new Uint8Array((8 + 8 + 8) * SLOT);
+  readonly txOffsets = new Int32Array(24);
+  readonly txLengths = new Int32Array(24);
+  readonly rxVnet = new Uint8Array(10 * 8);
+  readonly txVnet = new Uint8Array(10 * 24);
   readonly sent: Uint8Array[] = [];
+  readonly sentVnet: Uint8Array[] = [];
   txSlotOffset(i: number): number {
     return (this.rxSlots + i) * SLOT;
   }
+  segmentSlotOffset(i: number): number {
+    return (this.rxSlots + this.txSlots + i) * SLOT + HEADROOM;
+  }
   write(n: number): number {
-    for (let i = 0; i < n; i++) this.sent.push(this.arena.slice(this.txOffsets[i], this.txOffsets[i] + this.txLengths[i]));
+    for (let i = 0; i < n; i++) {
+      this.sent.push(this.arena.slice(this.txOffsets[i], this.txOffsets[i] + this.txLengths[i]));
+      this.sentVnet.push(this.txVnet.slice(10 * i, 10 * i + 10));
+    }
     return n;
   }
 }
@@ -74,8 +85,13 @@ function director(forward: ForwardMethod = ForwardMethod.Masq, opts: { persisten
   expect(services.addDest(svc, rs)).toBeNull();
   expect(services.addDest(udpSvc, { ...rs, port: 53 })).toBeNull();
   let now = 1;
-  const feed = (frame: Uint8Array): Uint8Array[] => {
+  pipeline.offload.rxVnet = tap.rxVnet;
+  /** Feed one frame (with virtio_net_hdr `vnet`: none by default); the frames sent, their headers in tap.sentVnet. */
+  const feed = (frame: Uint8Array, vnet: number[] = []): Uint8Array[] => {
     tap.sent.length = 0;
+    tap.sentVnet.length = 0;
+    tap.rxVnet.fill(0);
+    tap.rxVnet.set(vnet, 0);
     tap.arena.fill(0, 0, SLOT);
     tap.arena.set(frame, HEADROOM);
     const lengths = new Int32Array(8);
@@ -87,7 +103,7 @@ function director(forward: ForwardMethod = ForwardMethod.Masq, opts: { persisten
     now += ms;
     tracker.expire(now);
   };
-  return { pipeline, services, tracker, feed, advance, svc, rs };
+  return { pipeline, services, tracker, feed, advance, svc, rs, tap };
 }
 
 function frame6(dstMac: Uint8Array, srcMac: Uint8Array, src: string, dst: string, next: number, body: Uint8Array, hop = 64): Uint8Array {
@@ -371,6 +387,40 @@ describe('Pipeline, IPv6 services', () => {
     expect(l4Valid(ack)).toBe(true);
     const [later] = d.feed(tcp6(DIRECTOR_MAC, CLIENT_MAC, CIP, 47011, VIP, 80, TCP_ACK, 3, 64, 1001, 7100));
     expect(later.length).toBe(74 + 3);
+  });
+
+  it('offloads: a partial IPv6 checksum gets the address change only (NAT); a TCPv6 super-frame is forwarded whole', () => {
+    const d = director(ForwardMethod.Masq);
+    resolveBoth(d, tcp6(DIRECTOR_MAC, CLIENT_MAC, CIP, 47020, VIP, 80, TCP_SYN));
+    const big = tcp6(DIRECTOR_MAC, CLIENT_MAC, CIP, 47020, VIP, 80, TCP_ACK, 3000, 64, 1001, 7001);
+    // Partial: the field holds the pseudo-header sum only.
+    const plen = 20 + 3000;
+    const pseudo = pseudoHeaderSum6(big, 14, 6, plen);
+    const folded = ((pseudo & 0xffff) + (pseudo >>> 16)) & 0xffff;
+    big[54 + 16] = folded >> 8;
+    big[54 + 17] = folded & 0xff;
+    const vnet = [1, 4, 74, 0, 1000 & 0xff, 1000 >> 8, 54, 0, 16, 0]; // NEEDS_CSUM, TCPV6, gso_size 1000
+    const [out] = d.feed(big, vnet);
+    expect([dst6(out), port(out, 56)]).toEqual([RIP, 8080]);
+    expect(Array.from(d.tap.sentVnet[0])).toEqual(vnet);
+    const c = checksum(out, 54, out.length - 54); // what the device does
+    out[70] = c >> 8;
+    out[71] = c & 0xff;
+    expect(l4Valid(out)).toBe(true);
+  });
+
+  it('offloads: a TCPv6 super-frame for a tunnel is cut into complete segments, each in IPv6-in-IPv6', () => {
+    const d = director(ForwardMethod.Tunnel);
+    resolveBoth(d, tcp6(DIRECTOR_MAC, CLIENT_MAC, CIP, 47021, VIP, 80, TCP_SYN));
+    const big = tcp6(DIRECTOR_MAC, CLIENT_MAC, CIP, 47021, VIP, 80, TCP_ACK, 2500, 64, 1001, 7001);
+    const out = d.feed(big, [0, 4, 74, 0, 1000 & 0xff, 1000 >> 8, 54, 0, 16, 0]);
+    expect(out.map((f) => [f[20], (f[18] << 8) | f[19], new DataView(f.buffer, f.byteOffset).getUint32(94 + 4)])).toEqual([
+      [41, 40 + 20 + 1000, 1001],
+      [41, 40 + 20 + 1000, 2001],
+      [41, 40 + 20 + 500, 3001],
+    ]);
+    for (const f of out) expect(l4Valid(f, 54)).toBe(true);
+    expect(d.tap.sentVnet.every((v) => v.every((b) => b === 0))).toBe(true);
   });
 
   it('ICMPv6 errors: port unreachable from the real server reaches the client about VIP; packet too big from the client reaches the real server', () => {

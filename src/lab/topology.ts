@@ -36,6 +36,8 @@ export const LAB_VIP6 = 'fd00:1::100';
 export const LAB_CLIENT6 = 'fd00:1::2';
 export const LAB_DIRECTOR_FRONT6 = 'fd00:1::1';
 export const LAB_DIP6 = 'fd00:2::1';
+/** The director namespace's own IPv6 address on the bridge (what keepalived's checkers connect from). */
+export const LAB_DIRECTOR_HOST6 = 'fd00:2::254';
 export const LAB_CLIENT_SUBNET6 = 'fd00:1::/64';
 export const labRealServer6 = (i: number): string => `fd00:2::${11 + i}`;
 
@@ -93,6 +95,8 @@ export class LabTopology {
     await must('ip', ['-n', this.dir, 'link', 'add', LAB_BRIDGE, 'type', 'bridge', 'forward_delay', '0']);
     await must('ip', ['-n', this.dir, 'link', 'set', LAB_BRIDGE, 'up']);
     await must('ip', ['-n', this.dir, 'addr', 'add', `${LAB_DIRECTOR_HOST}/24`, 'dev', LAB_BRIDGE]);
+    // The director namespace's own stack reaches the real servers over IPv6 too (keepalived's checkers).
+    if (this.ipv6) await must('ip', ['-n', this.dir, '-6', 'addr', 'add', `${LAB_DIRECTOR_HOST6}/64`, 'dev', LAB_BRIDGE, 'nodad']);
     const hosts: [string, string, string | null][] = [
       [this.cli, `${LAB_CLIENT}/24`, null],
       ...this.rs.map((n, i): [string, string, string] => [n, `${labRealServer(i)}/24`, LAB_DIP]),

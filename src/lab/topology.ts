@@ -91,6 +91,9 @@ export class LabTopology {
       await must('ip', ['-n', n, 'link', 'set', 'lo', 'up']);
       // Keep IPv6 quiet on the lab LAN (router solicitations, DAD) unless a test wants it.
       if (!this.ipv6) await run('ip', ['netns', 'exec', n, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+      // IPv6 labs: no duplicate address detection, so link-local addresses (ND's sources) are usable at once
+      // and the first exchanges of a fresh lab are not delayed or retransmitted.
+      else await must('ip', ['netns', 'exec', n, 'sysctl', '-qw', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0']);
     }
     await must('ip', ['-n', this.dir, 'link', 'add', LAB_BRIDGE, 'type', 'bridge', 'forward_delay', '0']);
     await must('ip', ['-n', this.dir, 'link', 'set', LAB_BRIDGE, 'up']);

@@ -74,6 +74,8 @@ export interface TapOptions {
   tun?: boolean;
   /** IFF_VNET_HDR with checksum and TCP segmentation offloads (64 KB slots). */
   offload?: boolean;
+  /** IFF_MULTI_QUEUE: each Tap opened on the same name is one more queue of the device. */
+  multiQueue?: boolean;
 }
 
 /** Slot size for offloaded devices: the largest IP packet (64 KB) with its Ethernet header and headroom. */
@@ -111,7 +113,7 @@ export class Tap {
     this.segmentSlots = offload ? 64 : 0;
     const txCapacity = opts.txCapacity ?? this.rxSlots + this.txSlots + this.segmentSlots;
     this.headroom = opts.headroom ?? 64;
-    this.device = new TapDevice(name, { tun: opts.tun ?? false, vnetHdr: offload });
+    this.device = new TapDevice(name, { tun: opts.tun ?? false, vnetHdr: offload, multiQueue: opts.multiQueue ?? false });
     // With 64 KB slots a batch spans megabytes: huge pages keep it to a few TLB entries.
     this.arena = new Uint8Array(tableBuffer((this.rxSlots + this.txSlots + this.segmentSlots) * this.slotSize));
     this.rxLengths = new Int32Array(this.rxSlots);

@@ -28,7 +28,7 @@ import { NeighborTable } from './neighbors.js';
 import { ICMP_DEST_UNREACH, ICMP_ECHO_REQUEST, ICMP_FRAG_NEEDED, ICMP_HEADER_LEN, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED, IcmpView } from './wire/icmp.js';
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_MIN_HEADER_LEN, Ipv4View } from './wire/ipv4.js';
 import { encapsulateTunnel, IPIP_OVERHEAD, outerFragmentPayload, tunnelOverhead } from '../modes/tun.js';
-import { allocateLocalPort, rewriteFullnatInbound, rewriteFullnatOutbound } from '../modes/fullnat.js';
+import { bindFullnatLocal, rewriteFullnatInbound, rewriteFullnatOutbound } from '../modes/fullnat.js';
 import { adjustRealServerSegment, insertProxyV2Header, PROXY_V2_IPV4_LEN, shiftClientSequence } from '../modes/proxy-protocol.js';
 import { clampMss, insertToaOption, TOA_LEN } from '../modes/toa.js';
 import { ICMP_ERROR_MIN, isRelatedIcmpType, translateIcmpFullnat, translateIcmpToClient, translateIcmpToRealServer } from '../modes/nat-icmp.js';
@@ -315,7 +315,7 @@ export class Pipeline {
       }
       if (cid < 0) return this.drop(D.DROP_TABLE_FULL);
       const dest = conns.destOf(cid);
-      if (dests.forward[dest] === ForwardMethod.FullNat && !this.bindFullnatLocal(svc, cid, proto)) {
+      if (dests.forward[dest] === ForwardMethod.FullNat && !bindFullnatLocal(conns, svc, cid, proto)) {
         tracker.expireNow(cid);
         return this.drop(D.DROP_NO_LOCAL_PORT);
       }
@@ -531,18 +531,6 @@ export class Pipeline {
     if (!wanted || this.headroom < TOA_LEN || ip.totalLength + TOA_LEN > this.linkMtu) return off;
     const moved = insertToaOption(buf, off, ip, l4Off, t.headerLength, conns.caddrOf(cid), conns.cportOf(cid));
     return moved < 0 ? off : moved;
-  }
-
-  /** FULLNAT: take a local address (round robin) and a free local port for a new connection. */
-  private bindFullnatLocal(svc: VirtualService, cid: number, proto: number): boolean {
-    const conns = this.tracker.table;
-    const i = svc.nextLocalAddress();
-    if (i < 0) return false;
-    const lip = svc.laddrs[i];
-    const port = allocateLocalPort(conns, proto, conns.daddrOf(cid), conns.dportOf(cid), lip, svc.laddrPortCounters, i);
-    if (port < 0) return false;
-    conns.bindLocal(cid, lip, port);
-    return true;
   }
 
   /** FULLNAT reply: RIP:rport -> LIP:lport becomes VIP:vport -> CIP:cport. */

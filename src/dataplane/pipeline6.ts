@@ -21,7 +21,7 @@ import { PROTO_INET6, CONN_F_FWD_MASK, CONN_F_IN_SEQ } from '../conntrack/connec
 import { CONN_DEST_UNAVAILABLE, type ConnectionTracker } from '../conntrack/connection-tracker.js';
 import { PERSIST_NO_DESTINATION, PERSIST_TABLE_FULL, schedulePersistent } from '../conntrack/persistence.js';
 import { DIR_INPUT, DIR_OUTPUT } from '../conntrack/tcp-state.js';
-import { allocateLocalPort, rewriteFullnatInbound6, rewriteFullnatOutbound6 } from '../modes/fullnat.js';
+import { bindFullnatLocal, rewriteFullnatInbound6, rewriteFullnatOutbound6 } from '../modes/fullnat.js';
 import { rewriteNatInbound6, rewriteNatOutbound6 } from '../modes/nat.js';
 import { ICMPV6_ERROR_MIN, ICMPV6_HEADER_LEN, translateIcmp6 } from '../modes/nat-icmp6.js';
 import { encapsulateIp6ip6, IP6IP6_OVERHEAD } from '../modes/tun.js';
@@ -249,7 +249,7 @@ export class Ipv6Pipeline {
       return -1;
     }
     const dest = conns.destOf(cid);
-    if (dests.forward[dest] === ForwardMethod.FullNat && !this.bindLocal(svc, cid, proto)) {
+    if (dests.forward[dest] === ForwardMethod.FullNat && !bindFullnatLocal(conns, svc, cid, proto)) {
       tracker.expireNow(cid);
       this.drop(D.DROP_NO_LOCAL_PORT);
       return -1;
@@ -266,18 +266,6 @@ export class Ipv6Pipeline {
       s[i] = buf[off + i] & ((0xff00 >>> bits) & 0xff);
     }
     return this.ids.acquire(s, 0);
-  }
-
-  /** FULLNAT: a local address (round robin) and a free local port for a new connection. */
-  private bindLocal(svc: VirtualService, cid: number, proto: number): boolean {
-    const conns = this.tracker.table;
-    const i = svc.nextLocalAddress();
-    if (i < 0) return false;
-    const lip = svc.laddrs[i];
-    const port = allocateLocalPort(conns, proto, conns.daddrOf(cid), conns.dportOf(cid), lip, svc.laddrPortCounters, i);
-    if (port < 0) return false;
-    conns.bindLocal(cid, lip, port);
-    return true;
   }
 
   /** The connection's forwarding method towards its real server (kernel cp->packet_xmit), hop limit included. */

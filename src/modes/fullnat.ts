@@ -11,6 +11,7 @@
  * (protocol, RIP:rport, LIP:lport) is in use.
  */
 import type { ConnectionTable } from '../conntrack/connection-table.js';
+import type { VirtualService } from '../control/service-table.js';
 import type { Ipv4View } from '../dataplane/wire/ipv4.js';
 import { rewriteDestinationEndpoint, rewriteSourceEndpoint } from './endpoint-rewrite.js';
 import { rewriteDestinationEndpoint6, rewriteSourceEndpoint6 } from './endpoint-rewrite6.js';
@@ -32,6 +33,20 @@ export function allocateLocalPort(table: ConnectionTable, protocol: number, rip:
     if (table.lookupOutFullnat(protocol, rip, rport, lip, port) < 0) return port;
   }
   return -1;
+}
+
+/**
+ * Give new connection `cid` of service `svc` its local endpoint: the service's next local address (round
+ * robin) and a free local port on it. False when the service has no local address or no port is free.
+ */
+export function bindFullnatLocal(table: ConnectionTable, svc: VirtualService, cid: number, protocol: number): boolean {
+  const i = svc.nextLocalAddress();
+  if (i < 0) return false;
+  const lip = svc.laddrs[i];
+  const port = allocateLocalPort(table, protocol, table.daddrOf(cid), table.dportOf(cid), lip, svc.laddrPortCounters, i);
+  if (port < 0) return false;
+  table.bindLocal(cid, lip, port);
+  return true;
 }
 
 /** CIP:cport -> VIP:vport becomes LIP:lport -> RIP:rport. */

@@ -63,7 +63,7 @@ class RecordingTap {
 
 const a6 = (t: string): Uint8Array => parseIpv6(t)!;
 
-function director(forward: ForwardMethod = ForwardMethod.Masq, opts: { persistent?: boolean; prefix?: number; clientAddress?: 'proxy-protocol' | 'toa' } = {}) {
+function director(forward: ForwardMethod = ForwardMethod.Masq, opts: { persistent?: boolean; prefix?: number; clientAddress?: 'proxy-protocol' | 'toa'; gateway?: string } = {}) {
   const tap = new RecordingTap();
   const tx = new TxBatch(tap as unknown as Tap);
   const services = new ServiceTable();
@@ -72,7 +72,7 @@ function director(forward: ForwardMethod = ForwardMethod.Masq, opts: { persisten
   const routes = new RoutingTable([{ addr: parseIpv4('198.18.1.1'), prefix: 24 }]);
   const host = new HostStack(DIRECTOR_MAC, tx);
   const pipeline = new Pipeline(DIRECTOR_MAC, services, tracker, routes, new NeighborTable(64, 16), host, tx);
-  pipeline.setAddresses6(new Ipv6Addresses([{ addr: a6(OWN_FRONT), prefix: 64 }, { addr: a6(OWN_BACK), prefix: 64 }]));
+  pipeline.setAddresses6(new Ipv6Addresses([{ addr: a6(OWN_FRONT), prefix: 64 }, { addr: a6(OWN_BACK), prefix: 64 }], opts.gateway ? a6(opts.gateway) : null));
   const svc: ServiceConfig = {
     af: 6, protocol: 6, addr: VIP, port: 80, fwmark: 0, scheduler: 'rr', flags: opts.persistent ? 1 : 0, timeout: opts.persistent ? 300 : 0,
     netmask: String(opts.prefix ?? 128), pe: '', clientAddress: opts.clientAddress,
@@ -421,6 +421,20 @@ describe('Pipeline, IPv6 services', () => {
     ]);
     for (const f of out) expect(l4Valid(f, 54)).toBe(true);
     expect(d.tap.sentVnet.every((v) => v.every((b) => b === 0))).toBe(true);
+  });
+
+  it('a client beyond the on-link prefixes is answered through the IPv6 gateway (resolved by ND); without one, not routed', () => {
+    const FAR = 'fd00:9::5', GW = 'fd00:1::fe', GW_MAC = Uint8Array.from([2, 0, 0, 0, 0, 0x77]);
+    const d = director(ForwardMethod.Masq, { gateway: GW });
+    resolveBoth(d, tcp6(DIRECTOR_MAC, GW_MAC, FAR, 47030, VIP, 80, TCP_SYN));
+    const [sol] = d.feed(tcp6(DIRECTOR_MAC, RS_MAC, RIP, 8080, FAR, 47030, TCP_SYN | TCP_ACK));
+    expect([sol[54], formatIpv6(sol, 54 + 8), src6(sol)]).toEqual([135, GW, OWN_FRONT]); // who has the gateway?
+    const [back] = d.feed(icmp6(DIRECTOR_MAC, GW_MAC, GW, OWN_FRONT, [136, 0, 0, 0, 0x60, 0, 0, 0, ...a6(GW), 2, 1, ...GW_MAC], 255));
+    expect([mac(back, 0), src6(back), dst6(back)]).toEqual(['02:00:00:00:00:77', VIP, FAR]);
+    const none = director(ForwardMethod.Masq);
+    resolveBoth(none, tcp6(DIRECTOR_MAC, GW_MAC, FAR, 47031, VIP, 80, TCP_SYN));
+    expect(none.feed(tcp6(DIRECTOR_MAC, RS_MAC, RIP, 8080, FAR, 47031, TCP_SYN | TCP_ACK))).toHaveLength(0);
+    expect(none.pipeline.drops.snapshot()['not-routed']).toBe(1);
   });
 
   it('ICMPv6 errors: port unreachable from the real server reaches the client about VIP; packet too big from the client reaches the real server', () => {

@@ -3,7 +3,9 @@
  * lab's NAT service (VIP 198.18.1.100:80 -> rs1, rs2) on a TAP with IFF_MULTI_QUEUE and two queues, one
  * Pipeline per queue over shared tables (one thread: this measures where the kernel steers frames, not
  * parallel speed). Counts, for every reply of a connection, whether it arrived on the queue that last
- * received (and wrote out) a client packet of the connection, and how often client packets change queue. SIGUSR1 prints the counts as JSON; SIGTERM ends it.
+ * received (and wrote out) a client packet of the connection, and how often client packets change queue.
+ * With --steering, tapvs's BPF steering (src/dataplane/flow-steering.ts) picks the queues instead of the
+ * kernel's own. SIGUSR1 prints the counts as JSON; SIGTERM ends it.
  */
 import { ServiceTable } from '../src/control/service-table.js';
 import { ForwardMethod } from '../src/control/model.js';
@@ -15,6 +17,7 @@ import { RoutingTable } from '../src/dataplane/routes.js';
 import { Tap } from '../src/dataplane/tap.js';
 import { TxBatch } from '../src/dataplane/tx-batch.js';
 import { parseIpv4 } from '../src/dataplane/wire/ipv4.js';
+import { FlowSteering } from '../src/dataplane/flow-steering.js';
 
 const QUEUES = 2;
 const MAC = Uint8Array.from([2, 0, 0, 0, 0, 0xfe]);
@@ -74,11 +77,18 @@ for (let q = 0; q < QUEUES; q++) {
     pipeline.processBatch(tap.arena, tap.slotSize, tap.headroom, tap.rxLengths, n, performance.now());
   });
 }
+// --steering: tapvs's own steering by the client end (flow-steering.ts) instead of the kernel's.
+const steering = process.argv.includes('--steering') ? new FlowSteering() : null;
+if (steering) {
+  steering.setServiceAddresses([VIP, ...RIPS]);
+  steering.attach(taps[0]);
+}
 const timers = [setInterval(() => tracker.expire(performance.now()), 250), setInterval(() => pipelines[0].tickNeighbors(performance.now()), 1000)];
 process.on('SIGUSR1', () => process.stdout.write(`${JSON.stringify(counts)}\n`));
 process.on('SIGTERM', () => {
   timers.forEach(clearInterval);
   for (const t of taps) t.close();
+  steering?.close();
   process.exit(0);
 });
 process.stdout.write(`multiqueue director ready: ${QUEUES} queues\n`);

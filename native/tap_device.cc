@@ -67,6 +67,7 @@ class TapDevice : public Napi::ObjectWrap<TapDevice> {
             InstanceMethod<&TapDevice::SetUp>("setUp"),
             InstanceMethod<&TapDevice::AddToBridge>("addToBridge"),
             InstanceMethod<&TapDevice::SetOffload>("setOffload"),
+            InstanceMethod<&TapDevice::SetSteering>("setSteering"),
             InstanceMethod<&TapDevice::SetBuffers>("setBuffers"),
             InstanceMethod<&TapDevice::Read>("read"),
             InstanceMethod<&TapDevice::Write>("write"),
@@ -220,6 +221,18 @@ class TapDevice : public Napi::ObjectWrap<TapDevice> {
     unsigned long flags = info[0].As<Napi::Number>().Uint32Value();
     if (ioctl(fd_, TUNSETOFFLOAD, flags) < 0)
       Napi::Error::New(env, ErrnoText("TUNSETOFFLOAD", errno)).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+
+  // setSteering(progFd): TUNSETSTEERINGEBPF (multiqueue devices): the kernel runs the BPF program for
+  // each frame it hands to the device and uses its result (mod the number of queues) as the queue
+  // (flow_steering.cc); -1 detaches it.
+  Napi::Value SetSteering(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env)) return env.Undefined();
+    int prog = info[0].As<Napi::Number>().Int32Value();
+    if (ioctl(fd_, TUNSETSTEERINGEBPF, &prog) < 0)
+      Napi::Error::New(env, ErrnoText("TUNSETSTEERINGEBPF", errno)).ThrowAsJavaScriptException();
     return env.Undefined();
   }
 
@@ -526,8 +539,17 @@ Napi::Value HugePageBuffer(const Napi::CallbackInfo& info) {
       hint);
 }
 
+}  // namespace
+
+namespace flow_steering {
+void Init(Napi::Env env, Napi::Object exports);
+}
+
+namespace {
+
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("hugePageBuffer", Napi::Function::New(env, HugePageBuffer));
+  flow_steering::Init(env, exports);
   return TapDevice::Init(env, exports);
 }
 

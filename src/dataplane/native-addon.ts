@@ -1,6 +1,6 @@
 /**
- * Loading tapvs's native addon (native/tap_device.cc, built by npm ci into build/Release): the TAP device
- * class and the huge-page buffer allocator.
+ * Loading tapvs's native addon (native/tap_device.cc and flow_steering.cc, built by npm ci into
+ * build/Release): the TAP device class, the huge-page buffer allocator, and BPF flow steering.
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +9,11 @@ import path from 'node:path';
 export interface NativeAddon {
   TapDevice: new (name: string, opts?: { vnetHdr?: boolean; multiQueue?: boolean; tun?: boolean }) => unknown;
   hugePageBuffer(bytes: number): ArrayBuffer | null;
+  /** Flow steering for multiqueue TAPs (native/flow_steering.cc). */
+  createSteeringMap(maxEntries: number): number;
+  steeringMapSet(mapFd: number, address: number, present: boolean): void;
+  loadSteeringProgram(mapFd: number): number;
+  closeFd(fd: number): void;
 }
 
 let cached: NativeAddon | null | undefined;

@@ -25,6 +25,8 @@ interface NativeTapDevice {
   setUp(up: boolean): void;
   addToBridge(bridge: string): void;
   setOffload(flags: number): void;
+  /** TUNSETSTEERINGEBPF: steer frames to queues with a BPF program (flow-steering.ts); -1 detaches. */
+  setSteering(progFd: number): void;
   setBuffers(
     arena: Uint8Array,
     rxSlotSize: number,

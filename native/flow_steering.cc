@@ -1,0 +1,154 @@
+// Flow steering for a multiqueue TAP (TUNSETSTEERINGEBPF): a small socket-filter BPF program that the
+// kernel runs for every frame it hands to the TAP, returning the queue (modulo the number of queues).
+//
+// It steers by the connection's client end, so that both directions of a NAT connection meet the same
+// queue: for an IPv4 TCP/UDP frame, if its source address is in the "service addresses" map (VIPs, real
+// servers, local addresses: filled by the control plane), the client is the destination end, else the
+// source end; the queue is a hash of that end's address and port. Anything else goes to queue 0.
+//
+// Exported to JS: createSteeringMap(maxEntries) -> fd, steeringMapSet(fd, ipv4 u32, present bool),
+// loadSteeringProgram(mapFd) -> fd. TapDevice.setSteering(progFd) attaches it (tap_device.cc).
+#include <napi.h>
+
+#include <errno.h>
+#include <linux/bpf.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <string>
+
+namespace flow_steering {
+
+static int Bpf(int cmd, bpf_attr* attr) { return static_cast<int>(syscall(__NR_bpf, cmd, attr, sizeof(*attr))); }
+
+static bpf_insn Insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) {
+  bpf_insn i;
+  memset(&i, 0, sizeof i);
+  i.code = code;
+  i.dst_reg = dst;
+  i.src_reg = src;
+  i.off = off;
+  i.imm = imm;
+  return i;
+}
+
+static Napi::Value Fail(Napi::Env env, const std::string& what, int err) {
+  Napi::Error::New(env, what + ": " + strerror(err)).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// createSteeringMap(maxEntries): a BPF hash map u32 (IPv4 address, host order) -> u8.
+Napi::Value CreateSteeringMap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bpf_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.map_type = BPF_MAP_TYPE_HASH;
+  attr.key_size = 4;
+  attr.value_size = 1;
+  attr.max_entries = info.Length() > 0 ? info[0].As<Napi::Number>().Uint32Value() : 1024;
+  int fd = Bpf(BPF_MAP_CREATE, &attr);
+  if (fd < 0) return Fail(env, "BPF_MAP_CREATE", errno);
+  return Napi::Number::New(env, fd);
+}
+
+// steeringMapSet(mapFd, address, present): add or remove a service address.
+Napi::Value SteeringMapSet(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  uint32_t key = info[1].As<Napi::Number>().Uint32Value();
+  uint8_t value = 1;
+  bpf_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.map_fd = static_cast<uint32_t>(fd);
+  attr.key = reinterpret_cast<uint64_t>(&key);
+  attr.value = reinterpret_cast<uint64_t>(&value);
+  bool present = info[2].ToBoolean().Value();
+  int r = Bpf(present ? BPF_MAP_UPDATE_ELEM : BPF_MAP_DELETE_ELEM, &attr);
+  if (r < 0 && !(errno == ENOENT && !present)) return Fail(env, "BPF map update", errno);
+  return env.Undefined();
+}
+
+// loadSteeringProgram(mapFd): the steering program (BPF_PROG_TYPE_SOCKET_FILTER), its fd.
+Napi::Value LoadSteeringProgram(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int mapFd = info[0].As<Napi::Number>().Int32Value();
+  const uint8_t LD_ABS_W = BPF_LD | BPF_ABS | BPF_W, LD_ABS_H = BPF_LD | BPF_ABS | BPF_H, LD_ABS_B = BPF_LD | BPF_ABS | BPF_B;
+  const uint8_t LD_IND_H = BPF_LD | BPF_IND | BPF_H;
+  const uint8_t MOV_X = BPF_ALU64 | BPF_MOV | BPF_X, MOV_K = BPF_ALU64 | BPF_MOV | BPF_K;
+  const uint8_t STX_W = BPF_STX | BPF_MEM | BPF_W, LDX_W = BPF_LDX | BPF_MEM | BPF_W;
+  // Jump offsets are filled in below (labels: FALLBACK, CLIENT_IS_SOURCE, HASH).
+  bpf_insn p[] = {
+      Insn(MOV_X, 6, 1, 0, 0),                         // 0  r6 = skb (for LD_ABS/LD_IND)
+      Insn(LD_ABS_H, 0, 0, 0, 12),                     // 1  EtherType
+      Insn(BPF_JMP | BPF_JNE | BPF_K, 0, 0, 0, 0x0800), // 2  not IPv4 -> FALLBACK
+      Insn(LD_ABS_B, 0, 0, 0, 23),                     // 3  protocol
+      Insn(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1, 6),      // 4  TCP -> 6
+      Insn(BPF_JMP | BPF_JNE | BPF_K, 0, 0, 0, 17),     // 5  not UDP -> FALLBACK
+      Insn(LD_ABS_W, 0, 0, 0, 26),                     // 6  source address
+      Insn(MOV_X, 7, 0, 0, 0),                         // 7  r7 = saddr
+      Insn(LD_ABS_W, 0, 0, 0, 30),                     // 8  destination address
+      Insn(MOV_X, 8, 0, 0, 0),                         // 9  r8 = daddr
+      Insn(LD_ABS_B, 0, 0, 0, 14),                     // 10 version/IHL
+      Insn(BPF_ALU64 | BPF_AND | BPF_K, 0, 0, 0, 15),  // 11
+      Insn(BPF_ALU64 | BPF_LSH | BPF_K, 0, 0, 0, 2),   // 12 IP header length
+      Insn(MOV_X, 9, 0, 0, 0),                         // 13 r9 = it
+      Insn(LD_IND_H, 0, 9, 0, 14),                     // 14 source port
+      Insn(STX_W, 10, 0, -8, 0),                       // 15 fp[-8] = sport
+      Insn(LD_IND_H, 0, 9, 0, 16),                     // 16 destination port
+      Insn(STX_W, 10, 0, -12, 0),                      // 17 fp[-12] = dport
+      Insn(STX_W, 10, 7, -4, 0),                       // 18 fp[-4] = saddr (the map key)
+      Insn(BPF_LD | BPF_DW | BPF_IMM, 1, BPF_PSEUDO_MAP_FD, 0, mapFd),  // 19 r1 = map
+      Insn(0, 0, 0, 0, 0),                                              // 20 (second half)
+      Insn(MOV_X, 2, 10, 0, 0),                        // 21 r2 = fp
+      Insn(BPF_ALU64 | BPF_ADD | BPF_K, 2, 0, 0, -4),  // 22 r2 = &key
+      Insn(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem),  // 23
+      Insn(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 0, 0),     // 24 source not a service address -> CLIENT_IS_SOURCE
+      Insn(MOV_X, 0, 8, 0, 0),                         // 25 client = destination end
+      Insn(LDX_W, 1, 10, -12, 0),                      // 26
+      Insn(BPF_JMP | BPF_JA, 0, 0, 0, 0),              // 27 -> HASH
+      Insn(MOV_X, 0, 7, 0, 0),                         // 28 CLIENT_IS_SOURCE: client = source end
+      Insn(LDX_W, 1, 10, -8, 0),                       // 29
+      Insn(BPF_ALU | BPF_XOR | BPF_X, 0, 1, 0, 0),     // 30 HASH: address ^ port (32-bit)
+      Insn(BPF_ALU | BPF_MUL | BPF_K, 0, 0, 0, static_cast<int32_t>(0x9e3779b1u)),  // 31
+      Insn(BPF_ALU | BPF_RSH | BPF_K, 0, 0, 0, 16),    // 32 the high half: the tun device takes it mod queues
+      Insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),            // 33
+      Insn(MOV_K, 0, 0, 0, 0),                         // 34 FALLBACK: queue 0
+      Insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),            // 35
+  };
+  const int FALLBACK = 34, CLIENT_IS_SOURCE = 28, HASH = 30;
+  p[2].off = static_cast<int16_t>(FALLBACK - 3);
+  p[5].off = static_cast<int16_t>(FALLBACK - 6);
+  p[24].off = static_cast<int16_t>(CLIENT_IS_SOURCE - 25);
+  p[27].off = static_cast<int16_t>(HASH - 28);
+  char license[] = "GPL";
+  static char log[65536];
+  log[0] = 0;
+  bpf_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
+  attr.insns = reinterpret_cast<uint64_t>(p);
+  attr.insn_cnt = sizeof p / sizeof p[0];
+  attr.license = reinterpret_cast<uint64_t>(license);
+  attr.log_buf = reinterpret_cast<uint64_t>(log);
+  attr.log_size = sizeof log;
+  attr.log_level = 1;
+  int fd = Bpf(BPF_PROG_LOAD, &attr);
+  if (fd < 0) return Fail(env, std::string("BPF_PROG_LOAD (verifier: ") + log + ")", errno);
+  return Napi::Number::New(env, fd);
+}
+
+// closeFd(fd): release a map or program fd.
+Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  close(info[0].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
+
+void Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("createSteeringMap", Napi::Function::New(env, CreateSteeringMap));
+  exports.Set("steeringMapSet", Napi::Function::New(env, SteeringMapSet));
+  exports.Set("loadSteeringProgram", Napi::Function::New(env, LoadSteeringProgram));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd));
+}
+
+}  // namespace flow_steering

@@ -1,0 +1,50 @@
+/**
+ * Steering a multiqueue TAP's frames by the connection's client end (TUNSETSTEERINGEBPF with the BPF
+ * program of native/flow_steering.cc), so that both directions of a NAT connection reach the same queue:
+ * the kernel's own steering (a symmetric flow hash plus what it learns from our writes) brings only about
+ * three replies in four back to the queue that wrote the request (`npm run bench:mq-steering`).
+ *
+ * The program needs to know which addresses are the service side (VIPs, real servers, local addresses):
+ * setServiceAddresses() keeps its BPF map equal to a given set. IPv4 only for now (other frames go to
+ * queue 0). FULLNAT replies are addressed to a local address, so their client end is not in the frame:
+ * steering them needs local ports allocated per queue (not done).
+ */
+import { requireNativeAddon } from './native-addon.js';
+import type { Tap } from './tap.js';
+
+export class FlowSteering {
+  private readonly mapFd: number;
+  private readonly progFd: number;
+  private addresses = new Set<number>();
+
+  constructor(maxAddresses = 4096) {
+    const a = requireNativeAddon();
+    this.mapFd = a.createSteeringMap(maxAddresses);
+    try {
+      this.progFd = a.loadSteeringProgram(this.mapFd);
+    } catch (e) {
+      a.closeFd(this.mapFd);
+      throw e;
+    }
+  }
+
+  /** Make the program's service-side addresses (IPv4, host order) exactly `addresses`. */
+  setServiceAddresses(addresses: Iterable<number>): void {
+    const a = requireNativeAddon();
+    const next = new Set(Array.from(addresses, (x) => x >>> 0));
+    for (const x of next) if (!this.addresses.has(x)) a.steeringMapSet(this.mapFd, x, true);
+    for (const x of this.addresses) if (!next.has(x)) a.steeringMapSet(this.mapFd, x, false);
+    this.addresses = next;
+  }
+
+  /** Attach to a multiqueue TAP (any of its queues: the program is the device's). */
+  attach(tap: Tap): void {
+    tap.device.setSteering(this.progFd);
+  }
+
+  close(): void {
+    const a = requireNativeAddon();
+    a.closeFd(this.progFd);
+    a.closeFd(this.mapFd);
+  }
+}

@@ -17,6 +17,8 @@ import { TxBatch } from '../src/dataplane/tx-batch.js';
 import { checksum, pseudoHeaderSum4 } from '../src/dataplane/wire/checksum.js';
 import { Ipv4View, parseIpv4 } from '../src/dataplane/wire/ipv4.js';
 import { TcpView } from '../src/dataplane/wire/tcp.js';
+import { parseIpv6, pseudoHeaderSum6 } from '../src/dataplane/wire/ipv6.js';
+import { Ipv6Addresses } from '../src/dataplane/addresses6.js';
 import { ForwardMethod } from '../src/control/model.js';
 
 const args = process.argv.slice(2);
@@ -84,12 +86,12 @@ function segment(off: number, srcMac: Uint8Array, src: number, sport: number, ds
 
 const lengths = new Int32Array(BATCH);
 let now = 1;
-function run(count: number, fill: (slot: number, k: number) => number, keyOf: (i: number) => number): number {
+function run(count: number, fill: (slot: number, k: number) => number, keyOf: (i: number) => number, p = pipeline): number {
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < count; i += BATCH) {
     const n = Math.min(BATCH, count - i);
     for (let s = 0; s < n; s++) lengths[s] = fill(s, keyOf(i + s));
-    pipeline.processBatch(tap.arena, SLOT, HEADROOM, lengths, n, now);
+    p.processBatch(tap.arena, SLOT, HEADROOM, lengths, n, now);
   }
   return Number(process.hrtime.bigint() - t0) / count;
 }
@@ -164,3 +166,67 @@ console.log(row('  baseline minus frame building ns', (bounceNs - buildNs).toFix
 console.log(row('ratio tapvs / baseline, whole loop, in / out', `${(inNs / bounceNs).toFixed(2)} / ${(outNs / bounceNs).toFixed(2)}`));
 console.log(row('heap bytes allocated per packet', gc ? ((heap1 - heap0) / (2 * M * REPEAT)).toFixed(3) : 'n/a (run with node --expose-gc)'));
 console.log(`frames handed to the TAP: ${tap.written.toLocaleString('en')}; drops ${JSON.stringify(Object.fromEntries(Object.entries(pipeline.drops.snapshot()).filter(([, v]) => v > 0)))}`);
+
+// ---- IPv6 NAT: the same measurement over IPv6 (address ids, 16-byte rewrites), N/4 connections --------
+const N6 = Math.max(1000, N >>> 2);
+const services6 = new ServiceTable();
+const tracker6 = new ConnectionTracker(services6.dests, N6 + 1024, 0, undefined, services6.addresses6);
+const pipeline6 = new Pipeline(MAC, services6, tracker6, routes, new NeighborTable(64, 16), new HostStack(MAC, tx), tx);
+pipeline6.setAddresses6(new Ipv6Addresses([{ addr: parseIpv6('fd00:1::1')!, prefix: 64 }, { addr: parseIpv6('fd00:2::1')!, prefix: 64 }], parseIpv6('fd00:1::fe')));
+const svc6 = { ...svc, af: 6 as const, addr: 'fd00:1::100', netmask: '128' };
+services6.addService(svc6);
+const RIPS6 = ['fd00:2::11', 'fd00:2::12', 'fd00:2::13', 'fd00:2::14'];
+for (const r of RIPS6) services6.addDest(svc6, { af: 6, addr: r, port: 8080, forward: ForwardMethod.Masq, weight: 1, uThreshold: 0, lThreshold: 0, tunType: 0, tunPort: 0, tunFlags: 0 });
+const n6 = pipeline6.v6.neighbors;
+for (const a of ['fd00:1::fe', ...RIPS6]) n6.learn(services6.addresses6.findText(a), a === 'fd00:1::fe' ? ROUTER : RS_MAC, 0, 0);
+n6.reachableMs = 1e12;
+const VIP6 = parseIpv6('fd00:1::100')!;
+const RIP6 = RIPS6.map((r) => parseIpv6(r)!);
+const client6 = new Uint8Array(16);
+client6.set(parseIpv6('fd00:9::')!);
+
+/** An IPv6 TCP segment with 64 bytes of payload into the arena at `off`: client k <-> `other`. */
+function segment6(off: number, srcMac: Uint8Array, k: number, fromClient: boolean, other: Uint8Array, otherPort: number, flags: number): number {
+  const b = tap.arena;
+  client6[12] = (k >>> 28) & 0xff;
+  client6[13] = (k >>> 20) & 0xff;
+  client6[14] = (k >>> 12) & 0xff;
+  client6[15] = (k >>> 4) & 0xff;
+  b.set(MAC, off);
+  b.set(srcMac, off + 6);
+  b[off + 12] = 0x86;
+  b[off + 13] = 0xdd;
+  const ip = off + 14;
+  b[ip] = 0x60;
+  b.fill(0, ip + 1, ip + 4);
+  b[ip + 4] = 0;
+  b[ip + 5] = 84;
+  b[ip + 6] = 6;
+  b[ip + 7] = 64;
+  b.set(fromClient ? client6 : other, ip + 8);
+  b.set(fromClient ? other : client6, ip + 24);
+  const t = tcpView.at(b, ip + 40);
+  const cport = cportOf(k);
+  t.write(fromClient ? cport : otherPort, fromClient ? otherPort : cport, 1000, 1, flags, 65535);
+  b.fill(0x61, ip + 60, ip + 124);
+  t.checksum = checksum(b, ip + 40, 84, pseudoHeaderSum6(b, ip, 6, 84));
+  return 14 + 40 + 84;
+}
+
+const rip6 = (k: number): Uint8Array => RIP6[3 - (k & 3)];
+const syn6Ns = run(N6, (s, k) => segment6(s * SLOT + HEADROOM, ROUTER, k, true, VIP6, 80, 0x02), (i) => i, pipeline6);
+if (tracker6.table.count !== N6) throw new Error(`${tracker6.table.count} IPv6 connections instead of ${N6}`);
+run(N6, (s, k) => segment6(s * SLOT + HEADROOM, RS_MAC, k, false, rip6(k), 8080, 0x12), (i) => i, pipeline6);
+run(N6, (s, k) => segment6(s * SLOT + HEADROOM, ROUTER, k, true, VIP6, 80, 0x10), (i) => i, pipeline6);
+const random6 = (i: number): number => (Math.imul(i, 2654435761) >>> 0) % N6;
+let in6 = Infinity, out6 = Infinity;
+const before6 = pipeline6.forwardedIn + pipeline6.forwardedOut;
+for (let r = 0; r < REPEAT; r++) {
+  in6 = Math.min(in6, run(M, (s, k) => segment6(s * SLOT + HEADROOM, ROUTER, k, true, VIP6, 80, 0x10), random6, pipeline6));
+  out6 = Math.min(out6, run(M, (s, k) => segment6(s * SLOT + HEADROOM, RS_MAC, k, false, rip6(k), 8080, 0x10), random6, pipeline6));
+}
+if (pipeline6.forwardedIn + pipeline6.forwardedOut - before6 !== 2 * M * REPEAT) throw new Error('IPv6: not every packet was forwarded');
+console.log(`IPv6 NAT, ${N6.toLocaleString('en')} established connections (same loop; IPv6 frame building included)`);
+console.log(row('new connection (SYN) ns/packet', syn6Ns.toFixed(0)));
+console.log(row('client -> VIP / real server -> client, established ns/packet', `${in6.toFixed(0)} / ${out6.toFixed(0)}`));
+console.log(`IPv6 drops ${JSON.stringify(Object.fromEntries(Object.entries(pipeline6.drops.snapshot()).filter(([, v]) => v > 0)))}`);

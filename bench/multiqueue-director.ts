@@ -18,11 +18,16 @@ import { Tap } from '../src/dataplane/tap.js';
 import { TxBatch } from '../src/dataplane/tx-batch.js';
 import { parseIpv4 } from '../src/dataplane/wire/ipv4.js';
 import { FlowSteering } from '../src/dataplane/flow-steering.js';
+import { parseIpv6 } from '../src/dataplane/wire/ipv6.js';
+import { Ipv6Addresses } from '../src/dataplane/addresses6.js';
 
 const QUEUES = 2;
 const MAC = Uint8Array.from([2, 0, 0, 0, 0, 0xfe]);
 const VIP = parseIpv4('198.18.1.100');
 const RIPS = new Set([parseIpv4('198.18.2.11'), parseIpv4('198.18.2.12')]);
+// --ipv6: the IPv6 lab's service instead ([fd00:1::100]:80 -> [fd00:2::11], [fd00:2::12]).
+const IPV6 = process.argv.includes('--ipv6');
+const VIP6 = 'fd00:1::100', RIPS6 = ['fd00:2::11', 'fd00:2::12'];
 
 const services = new ServiceTable();
 const tracker = new ConnectionTracker(services.dests, 1 << 16, performance.now());
@@ -31,10 +36,15 @@ const routes = new RoutingTable([
   { addr: parseIpv4('198.18.2.1'), prefix: 24 },
 ]);
 const neighbors = new NeighborTable(256, 64);
-const svc = { af: 4 as const, protocol: 6, addr: '198.18.1.100', port: 80, fwmark: 0, scheduler: 'rr', flags: 0, timeout: 0, netmask: '255.255.255.255', pe: '' };
+const neighbors6 = new NeighborTable(256, 64);
+const svc = IPV6
+  ? { af: 6 as const, protocol: 6, addr: VIP6, port: 80, fwmark: 0, scheduler: 'rr', flags: 0, timeout: 0, netmask: '128', pe: '' }
+  : { af: 4 as const, protocol: 6, addr: '198.18.1.100', port: 80, fwmark: 0, scheduler: 'rr', flags: 0, timeout: 0, netmask: '255.255.255.255', pe: '' };
 services.addService(svc);
-for (const rs of ['198.18.2.11', '198.18.2.12'])
-  services.addDest(svc, { af: 4, addr: rs, port: 80, forward: ForwardMethod.Masq, weight: 1, uThreshold: 0, lThreshold: 0, tunType: 0, tunPort: 0, tunFlags: 0 });
+for (const rs of IPV6 ? RIPS6 : ['198.18.2.11', '198.18.2.12'])
+  services.addDest(svc, { af: svc.af, addr: rs, port: 80, forward: ForwardMethod.Masq, weight: 1, uThreshold: 0, lThreshold: 0, tunType: 0, tunPort: 0, tunFlags: 0 });
+const vip6Bytes = parseIpv6(VIP6)!, rips6Bytes = RIPS6.map((r) => parseIpv6(r)!);
+const same16 = (a: Uint8Array, b: Uint8Array, off: number): boolean => a.every((x, i) => b[off + i] === x);
 
 /** Client endpoint -> the queue its connection's first packet came in on. */
 const owner = new Map<string, number>();
@@ -42,6 +52,7 @@ const counts = { framesPerQueue: new Array<number>(QUEUES).fill(0), requests: 0,
 
 function observe(q: number, arena: Uint8Array, off: number, len: number): void {
   counts.framesPerQueue[q]++;
+  if (IPV6) return observe6(q, arena, off, len);
   if (len < 54 || arena[off + 12] !== 8 || arena[off + 13] !== 0 || arena[off + 23] !== 6) return;
   const ip = off + 14, l4 = ip + (arena[ip] & 15) * 4;
   const src = ((arena[ip + 12] << 24) | (arena[ip + 13] << 16) | (arena[ip + 14] << 8) | arena[ip + 15]) >>> 0;
@@ -60,6 +71,23 @@ function observe(q: number, arena: Uint8Array, off: number, len: number): void {
   }
 }
 
+function observe6(q: number, arena: Uint8Array, off: number, len: number): void {
+  if (len < 74 || arena[off + 12] !== 0x86 || arena[off + 13] !== 0xdd || arena[off + 20] !== 6) return;
+  const ip = off + 14, l4 = ip + 40;
+  const sport = (arena[l4] << 8) | arena[l4 + 1], dport = (arena[l4 + 2] << 8) | arena[l4 + 3];
+  const srcText = Array.from(arena.subarray(ip + 8, ip + 24)).join('.'), dstText = Array.from(arena.subarray(ip + 24, ip + 40)).join('.');
+  if (same16(vip6Bytes, arena, ip + 24)) {
+    if ((arena[l4 + 13] & 0x12) === 0x02) counts.requests++;
+    else if (owner.has(`${srcText}:${sport}`) && owner.get(`${srcText}:${sport}`) !== q) counts.requestMoves++;
+    owner.set(`${srcText}:${sport}`, q);
+  } else if (rips6Bytes.some((r) => same16(r, arena, ip + 8))) {
+    const o = owner.get(`${dstText}:${dport}`);
+    if (o === undefined) counts.repliesUnknown++;
+    else if (o === q) counts.repliesSameQueue++;
+    else counts.repliesOtherQueue++;
+  }
+}
+
 const taps: Tap[] = [];
 const pipelines: Pipeline[] = [];
 for (let q = 0; q < QUEUES; q++) {
@@ -69,7 +97,8 @@ for (let q = 0; q < QUEUES; q++) {
     tap.device.setUp(true);
   }
   const tx = new TxBatch(tap);
-  const pipeline = new Pipeline(MAC, services, tracker, routes, neighbors, new HostStack(MAC, tx), tx);
+  const pipeline = new Pipeline(MAC, services, tracker, routes, neighbors, new HostStack(MAC, tx), tx, neighbors6);
+  if (IPV6) pipeline.setAddresses6(new Ipv6Addresses([{ addr: parseIpv6('fd00:1::1')!, prefix: 64 }, { addr: parseIpv6('fd00:2::1')!, prefix: 64 }]));
   taps.push(tap);
   pipelines.push(pipeline);
   tap.start((n) => {
@@ -80,7 +109,7 @@ for (let q = 0; q < QUEUES; q++) {
 // --steering: tapvs's own steering by the client end (flow-steering.ts) instead of the kernel's.
 const steering = process.argv.includes('--steering') ? new FlowSteering() : null;
 if (steering) {
-  steering.setServiceAddresses([VIP, ...RIPS]);
+  steering.setServiceAddresses([VIP, ...RIPS], [vip6Bytes, ...rips6Bytes]);
   steering.attach(taps[0]);
 }
 const timers = [setInterval(() => tracker.expire(performance.now()), 250), setInterval(() => pipelines[0].tickNeighbors(performance.now()), 1000)];

@@ -170,7 +170,7 @@ console.log(`frames handed to the TAP: ${tap.written.toLocaleString('en')}; drop
 // ---- IPv6 NAT: the same measurement over IPv6 (address ids, 16-byte rewrites), N/4 connections --------
 const N6 = Math.max(1000, N >>> 2);
 const services6 = new ServiceTable();
-const tracker6 = new ConnectionTracker(services6.dests, N6 + 1024, 0, undefined, services6.addresses6);
+const tracker6 = new ConnectionTracker(services6.dests, N6 + 1024, 0);
 const pipeline6 = new Pipeline(MAC, services6, tracker6, routes, new NeighborTable(64, 16), new HostStack(MAC, tx), tx);
 pipeline6.setAddresses6(new Ipv6Addresses([{ addr: parseIpv6('fd00:1::1')!, prefix: 64 }, { addr: parseIpv6('fd00:2::1')!, prefix: 64 }], parseIpv6('fd00:1::fe')));
 const svc6 = { ...svc, af: 6 as const, addr: 'fd00:1::100', netmask: '128' };

@@ -2,11 +2,11 @@
 // kernel runs for every frame it hands to the TAP, returning the queue (modulo the number of queues).
 //
 // It steers by the connection's client end, so that both directions of a NAT connection meet the same
-// queue: for an IPv4 TCP/UDP frame, if its source address is in the "service addresses" map (VIPs, real
-// servers, local addresses: filled by the control plane), the client is the destination end, else the
-// source end; the queue is a hash of that end's address and port. Anything else goes to queue 0.
+// queue: for an IPv4 or IPv6 TCP/UDP frame, if its source address is in the "service addresses" map
+// (VIPs, real servers, local addresses: filled by the control plane), the client is the destination end,
+// else the source end; the queue is a hash of that end's address and port. Anything else goes to queue 0.
 //
-// Exported to JS: createSteeringMap(maxEntries) -> fd, steeringMapSet(fd, ipv4 u32, present bool),
+// Exported to JS: createSteeringMap(maxEntries) -> fd, steeringMapSet(fd, key u32, present bool),
 // loadSteeringProgram(mapFd) -> fd. TapDevice.setSteering(progFd) attaches it (tap_device.cc).
 #include <napi.h>
 
@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace flow_steering {
 
@@ -70,65 +72,98 @@ Napi::Value SteeringMapSet(const Napi::CallbackInfo& info) {
 }
 
 // loadSteeringProgram(mapFd): the steering program (BPF_PROG_TYPE_SOCKET_FILTER), its fd.
+//
+// IPv4: the addresses as they are (host order); IPv6: folded to 32 bits (the xor of their four words,
+// as IPVS folds IPv6 addresses for its hashing schedulers), so one u32 map serves both families. Ports
+// from the TCP/UDP header (IPv4: after the IHL; IPv6: right after the fixed header, no extension
+// headers). Anything else, queue 0.
 Napi::Value LoadSteeringProgram(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int mapFd = info[0].As<Napi::Number>().Int32Value();
   const uint8_t LD_ABS_W = BPF_LD | BPF_ABS | BPF_W, LD_ABS_H = BPF_LD | BPF_ABS | BPF_H, LD_ABS_B = BPF_LD | BPF_ABS | BPF_B;
   const uint8_t LD_IND_H = BPF_LD | BPF_IND | BPF_H;
-  const uint8_t MOV_X = BPF_ALU64 | BPF_MOV | BPF_X, MOV_K = BPF_ALU64 | BPF_MOV | BPF_K;
+  const uint8_t MOV_X = BPF_ALU64 | BPF_MOV | BPF_X, MOV_K = BPF_ALU64 | BPF_MOV | BPF_K, XOR_X = BPF_ALU64 | BPF_XOR | BPF_X;
   const uint8_t STX_W = BPF_STX | BPF_MEM | BPF_W, LDX_W = BPF_LDX | BPF_MEM | BPF_W;
-  // Jump offsets are filled in below (labels: FALLBACK, CLIENT_IS_SOURCE, HASH).
-  bpf_insn p[] = {
-      Insn(MOV_X, 6, 1, 0, 0),                         // 0  r6 = skb (for LD_ABS/LD_IND)
-      Insn(LD_ABS_H, 0, 0, 0, 12),                     // 1  EtherType
-      Insn(BPF_JMP | BPF_JNE | BPF_K, 0, 0, 0, 0x0800), // 2  not IPv4 -> FALLBACK
-      Insn(LD_ABS_B, 0, 0, 0, 23),                     // 3  protocol
-      Insn(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1, 6),      // 4  TCP -> 6
-      Insn(BPF_JMP | BPF_JNE | BPF_K, 0, 0, 0, 17),     // 5  not UDP -> FALLBACK
-      Insn(LD_ABS_W, 0, 0, 0, 26),                     // 6  source address
-      Insn(MOV_X, 7, 0, 0, 0),                         // 7  r7 = saddr
-      Insn(LD_ABS_W, 0, 0, 0, 30),                     // 8  destination address
-      Insn(MOV_X, 8, 0, 0, 0),                         // 9  r8 = daddr
-      Insn(LD_ABS_B, 0, 0, 0, 14),                     // 10 version/IHL
-      Insn(BPF_ALU64 | BPF_AND | BPF_K, 0, 0, 0, 15),  // 11
-      Insn(BPF_ALU64 | BPF_LSH | BPF_K, 0, 0, 0, 2),   // 12 IP header length
-      Insn(MOV_X, 9, 0, 0, 0),                         // 13 r9 = it
-      Insn(LD_IND_H, 0, 9, 0, 14),                     // 14 source port
-      Insn(STX_W, 10, 0, -8, 0),                       // 15 fp[-8] = sport
-      Insn(LD_IND_H, 0, 9, 0, 16),                     // 16 destination port
-      Insn(STX_W, 10, 0, -12, 0),                      // 17 fp[-12] = dport
-      Insn(STX_W, 10, 7, -4, 0),                       // 18 fp[-4] = saddr (the map key)
-      Insn(BPF_LD | BPF_DW | BPF_IMM, 1, BPF_PSEUDO_MAP_FD, 0, mapFd),  // 19 r1 = map
-      Insn(0, 0, 0, 0, 0),                                              // 20 (second half)
-      Insn(MOV_X, 2, 10, 0, 0),                        // 21 r2 = fp
-      Insn(BPF_ALU64 | BPF_ADD | BPF_K, 2, 0, 0, -4),  // 22 r2 = &key
-      Insn(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem),  // 23
-      Insn(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 0, 0),     // 24 source not a service address -> CLIENT_IS_SOURCE
-      Insn(MOV_X, 0, 8, 0, 0),                         // 25 client = destination end
-      Insn(LDX_W, 1, 10, -12, 0),                      // 26
-      Insn(BPF_JMP | BPF_JA, 0, 0, 0, 0),              // 27 -> HASH
-      Insn(MOV_X, 0, 7, 0, 0),                         // 28 CLIENT_IS_SOURCE: client = source end
-      Insn(LDX_W, 1, 10, -8, 0),                       // 29
-      Insn(BPF_ALU | BPF_XOR | BPF_X, 0, 1, 0, 0),     // 30 HASH: address ^ port (32-bit)
-      Insn(BPF_ALU | BPF_MUL | BPF_K, 0, 0, 0, static_cast<int32_t>(0x9e3779b1u)),  // 31
-      Insn(BPF_ALU | BPF_RSH | BPF_K, 0, 0, 0, 16),    // 32 the high half: the tun device takes it mod queues
-      Insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),            // 33
-      Insn(MOV_K, 0, 0, 0, 0),                         // 34 FALLBACK: queue 0
-      Insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),            // 35
+  const uint8_t JEQ = BPF_JMP | BPF_JEQ | BPF_K, JNE = BPF_JMP | BPF_JNE | BPF_K;
+  enum Label { kNone, kV6, kFallback, kPorts, kClientIsSource, kHash, kLabels };
+  std::vector<bpf_insn> p;
+  std::vector<std::pair<size_t, Label>> jumps;
+  int at[kLabels] = {};
+  auto emit = [&](uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm, Label to = kNone) {
+    if (to != kNone) jumps.emplace_back(p.size(), to);
+    p.push_back(Insn(code, dst, src, off, imm));
   };
-  const int FALLBACK = 34, CLIENT_IS_SOURCE = 28, HASH = 30;
-  p[2].off = static_cast<int16_t>(FALLBACK - 3);
-  p[5].off = static_cast<int16_t>(FALLBACK - 6);
-  p[24].off = static_cast<int16_t>(CLIENT_IS_SOURCE - 25);
-  p[27].off = static_cast<int16_t>(HASH - 28);
+  auto label = [&](Label l) { at[l] = static_cast<int>(p.size()); };
+
+  emit(MOV_X, 6, 1, 0, 0);                  // r6 = skb (for LD_ABS/LD_IND)
+  emit(LD_ABS_H, 0, 0, 0, 12);              // EtherType
+  emit(JEQ, 0, 0, 0, 0x86dd, kV6);
+  emit(JNE, 0, 0, 0, 0x0800, kFallback);
+  emit(LD_ABS_B, 0, 0, 0, 23);              // IPv4 protocol
+  emit(JEQ, 0, 0, 1, 6);                    // TCP: skip the UDP test
+  emit(JNE, 0, 0, 0, 17, kFallback);
+  emit(LD_ABS_W, 0, 0, 0, 26);              // r7 = source address
+  emit(MOV_X, 7, 0, 0, 0);
+  emit(LD_ABS_W, 0, 0, 0, 30);              // r8 = destination address
+  emit(MOV_X, 8, 0, 0, 0);
+  emit(LD_ABS_B, 0, 0, 0, 14);              // r9 = IP header length
+  emit(BPF_ALU64 | BPF_AND | BPF_K, 0, 0, 0, 15);
+  emit(BPF_ALU64 | BPF_LSH | BPF_K, 0, 0, 0, 2);
+  emit(MOV_X, 9, 0, 0, 0);
+  emit(BPF_JMP | BPF_JA, 0, 0, 0, 0, kPorts);
+  label(kV6);
+  emit(LD_ABS_B, 0, 0, 0, 20);              // IPv6 next header
+  emit(JEQ, 0, 0, 1, 6);
+  emit(JNE, 0, 0, 0, 17, kFallback);
+  emit(LD_ABS_W, 0, 0, 0, 22);              // r7 = fold(source address)
+  emit(MOV_X, 7, 0, 0, 0);
+  for (int w = 1; w < 4; w++) {
+    emit(LD_ABS_W, 0, 0, 0, 22 + 4 * w);
+    emit(XOR_X, 7, 0, 0, 0);
+  }
+  emit(LD_ABS_W, 0, 0, 0, 38);              // r8 = fold(destination address)
+  emit(MOV_X, 8, 0, 0, 0);
+  for (int w = 1; w < 4; w++) {
+    emit(LD_ABS_W, 0, 0, 0, 38 + 4 * w);
+    emit(XOR_X, 8, 0, 0, 0);
+  }
+  emit(MOV_K, 9, 0, 0, 40);                 // r9 = IPv6 header length
+  label(kPorts);
+  emit(LD_IND_H, 0, 9, 0, 14);              // source port -> fp[-8]
+  emit(STX_W, 10, 0, -8, 0);
+  emit(LD_IND_H, 0, 9, 0, 16);              // destination port -> fp[-12]
+  emit(STX_W, 10, 0, -12, 0);
+  emit(STX_W, 10, 7, -4, 0);                // fp[-4] = source address: the map key
+  emit(BPF_LD | BPF_DW | BPF_IMM, 1, BPF_PSEUDO_MAP_FD, 0, mapFd);
+  emit(0, 0, 0, 0, 0);                      // (second half of the 64-bit immediate)
+  emit(MOV_X, 2, 10, 0, 0);
+  emit(BPF_ALU64 | BPF_ADD | BPF_K, 2, 0, 0, -4);
+  emit(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem);
+  emit(JEQ, 0, 0, 0, 0, kClientIsSource);   // the source is not a service address: it is the client
+  emit(MOV_X, 0, 8, 0, 0);                  // else the client is the destination end
+  emit(LDX_W, 1, 10, -12, 0);
+  emit(BPF_JMP | BPF_JA, 0, 0, 0, 0, kHash);
+  label(kClientIsSource);
+  emit(MOV_X, 0, 7, 0, 0);
+  emit(LDX_W, 1, 10, -8, 0);
+  label(kHash);
+  emit(BPF_ALU | BPF_XOR | BPF_X, 0, 1, 0, 0);  // address ^ port (32-bit)
+  emit(BPF_ALU | BPF_MUL | BPF_K, 0, 0, 0, static_cast<int32_t>(0x9e3779b1u));
+  emit(BPF_ALU | BPF_RSH | BPF_K, 0, 0, 0, 16);  // the high half: the tun device takes it mod queues
+  emit(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+  label(kFallback);
+  emit(MOV_K, 0, 0, 0, 0);                  // queue 0
+  emit(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+  for (const auto& j : jumps) p[j.first].off = static_cast<int16_t>(at[j.second] - static_cast<int>(j.first) - 1);
+
   char license[] = "GPL";
   static char log[65536];
   log[0] = 0;
   bpf_attr attr;
   memset(&attr, 0, sizeof attr);
   attr.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
-  attr.insns = reinterpret_cast<uint64_t>(p);
-  attr.insn_cnt = sizeof p / sizeof p[0];
+  attr.insns = reinterpret_cast<uint64_t>(p.data());
+  attr.insn_cnt = static_cast<uint32_t>(p.size());
   attr.license = reinterpret_cast<uint64_t>(license);
   attr.log_buf = reinterpret_cast<uint64_t>(log);
   attr.log_size = sizeof log;

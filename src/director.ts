@@ -108,7 +108,7 @@ export class Director implements MetricsSource {
     this.routes = new RoutingTable(opts.addresses, opts.gateway ?? 0);
     // Frames waiting for ARP are copied whole: room for the largest frame of the link.
     this.neighbors = new NeighborTable(1024, 256, Math.max(2048, (opts.mtu ?? 1500) + 18));
-    this.tracker = new ConnectionTracker(this.services.dests, opts.connMax, performance.now(), opts.sysctls ?? new IpvsSysctls(), this.services.addresses6);
+    this.tracker = new ConnectionTracker(this.services.dests, opts.connMax, performance.now(), opts.sysctls ?? new IpvsSysctls());
     this.tracker.onDestinationUnreferenced = (d) => this.services.releaseIfUnreferenced(d);
     this.rates = new RateEstimator(this.services.serviceStats, this.services.destStats);
     this.services.onStatsReset = (kind, id) => (kind === 'service' ? this.rates.resetService(id) : this.rates.resetDest(id));

@@ -9,7 +9,6 @@ import { ForwardMethod, IPPROTO_TCP } from '../control/model.js';
 import { CONN_F_INACTIVE, CONN_F_NOOUTPUT, CONN_F_ONE_PACKET, CONN_F_TEMPLATE } from './connection-flags.js';
 import { IpvsSysctls } from '../control/sysctls.js';
 import { ConnectionTable } from './connection-table.js';
-import { Ipv6AddressIds } from '../dataplane/ipv6-address-ids.js';
 import { DIR_INPUT, DIR_INPUT_ONLY, DIR_OUTPUT, isActiveTcpState, nextTcpState, TCP_S_CLOSE, TCP_S_ESTABLISHED, TCP_S_TIME_WAIT } from './tcp-state.js';
 import { ProtocolTimeouts } from './timeouts.js';
 
@@ -38,9 +37,9 @@ export class ConnectionTracker {
     maxEntries = 1 << 20,
     now = 0,
     readonly sysctls = new IpvsSysctls(),
-    addresses6 = new Ipv6AddressIds(),
   ) {
-    this.table = new ConnectionTable(maxEntries, 4096, now, addresses6);
+    // IPv6 entries hold ids of the destinations' address registry (shared with the service table).
+    this.table = new ConnectionTable(maxEntries, 4096, now, dests.addresses6);
   }
 
   /**

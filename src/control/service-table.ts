@@ -8,7 +8,7 @@
 import { DEST_F_AVAILABLE, DEST_F_OVERLOAD, DestinationTable } from '../dataplane/destination-table.js';
 import { parseIpv4 } from '../dataplane/wire/ipv4.js';
 import { parseIpv6 } from '../dataplane/wire/ipv6.js';
-import { Ipv6AddressIds } from '../dataplane/ipv6-address-ids.js';
+import type { Ipv6AddressIds } from '../dataplane/ipv6-address-ids.js';
 import { PROTO_INET6 } from '../conntrack/connection-flags.js';
 import { DestinationChange, type Scheduler } from '../schedulers/scheduler.js';
 import { createScheduler } from '../schedulers/registry.js';
@@ -132,12 +132,13 @@ export class ServiceTable {
   private rulePortLo = new Uint16Array(0);
   private rulePortHi = new Uint16Array(0);
 
-  constructor(
-    dests = new DestinationTable(),
-    /** Ids of the IPv6 addresses of services, real servers and local addresses (shared with the connection table). */
-    readonly addresses6 = new Ipv6AddressIds(),
-  ) {
+  constructor(dests = new DestinationTable()) {
     this.dests = dests;
+  }
+
+  /** Ids of the IPv6 addresses of services, real servers and local addresses (the destination table's registry). */
+  get addresses6(): Ipv6AddressIds {
+    return this.dests.addresses6;
   }
 
   service(id: number): VirtualService | undefined {

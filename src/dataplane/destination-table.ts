@@ -5,10 +5,18 @@
  * to the destination, also after it was deleted from its service (the kernel's "trash").
  */
 
+import { Ipv6AddressIds } from './ipv6-address-ids.js';
+
 export const DEST_F_AVAILABLE = 0x1; // linked in a service (kernel IP_VS_DEST_F_AVAILABLE)
 export const DEST_F_OVERLOAD = 0x2; // upper threshold tripped (kernel IP_VS_DEST_F_OVERLOAD)
 
 export class DestinationTable {
+  /**
+   * The registry of IPv6 address ids (ipv6-address-ids.ts) that IPv6 real servers' `addr` refers to. The
+   * service table and the connection table are built on this destination table and take the registry
+   * from it, so the three always share one.
+   */
+  readonly addresses6 = new Ipv6AddressIds();
   capacity: number;
   /** Current weight (0 = quiesced). */
   weight: Int32Array;

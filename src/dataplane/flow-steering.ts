@@ -5,9 +5,11 @@
  * three replies in four back to the queue that wrote the request (`npm run bench:mq-steering`).
  *
  * The program needs to know which addresses are the service side (VIPs, real servers, local addresses):
- * setServiceAddresses() keeps its BPF map equal to a given set. IPv4 only for now (other frames go to
- * queue 0). FULLNAT replies are addressed to a local address, so their client end is not in the frame:
- * steering them needs local ports allocated per queue (not done).
+ * setServiceAddresses() keeps its BPF map equal to a given set. IPv6 addresses are folded to 32 bits (the
+ * xor of their words, IPVS's fold), so a client whose fold equals a service address's would be taken for
+ * the service side - only its own connections would then be steered by the other end. Frames that are not
+ * TCP/UDP go to queue 0. FULLNAT replies are addressed to a local address, so their client end is not in
+ * the frame: steering them needs local ports allocated per queue (not done).
  */
 import { requireNativeAddon } from './native-addon.js';
 import type { Tap } from './tap.js';
@@ -28,10 +30,11 @@ export class FlowSteering {
     }
   }
 
-  /** Make the program's service-side addresses (IPv4, host order) exactly `addresses`. */
-  setServiceAddresses(addresses: Iterable<number>): void {
+  /** Make the program's service-side addresses exactly these: IPv4 (host order) and IPv6 (16 bytes each). */
+  setServiceAddresses(addresses: Iterable<number>, addresses6: Iterable<Uint8Array> = []): void {
     const a = requireNativeAddon();
     const next = new Set(Array.from(addresses, (x) => x >>> 0));
+    for (const b of addresses6) next.add(fold6(b));
     for (const x of next) if (!this.addresses.has(x)) a.steeringMapSet(this.mapFd, x, true);
     for (const x of this.addresses) if (!next.has(x)) a.steeringMapSet(this.mapFd, x, false);
     this.addresses = next;
@@ -47,4 +50,11 @@ export class FlowSteering {
     a.closeFd(this.progFd);
     a.closeFd(this.mapFd);
   }
+}
+
+/** The program's key for an IPv6 address: the xor of its four words (host order). */
+export function fold6(b: Uint8Array): number {
+  let f = 0;
+  for (let w = 0; w < 4; w++) f ^= (b[4 * w] << 24) | (b[4 * w + 1] << 16) | (b[4 * w + 2] << 8) | b[4 * w + 3];
+  return f >>> 0;
 }

@@ -95,9 +95,11 @@ export class Pipeline {
     private readonly neighbors: NeighborTable,
     private readonly host: HostStack,
     private readonly tx: TxBatch,
+    /** The IPv6 neighbour cache (pipelines of one device's queues share one). */
+    neighbors6 = new NeighborTable(neighbors.slots, neighbors.pendingSlots, neighbors.pendingSize),
   ) {
     this.hops = new NextHopSender(mac, neighbors, tx, this.offload, this.drops, (hop) => host.arpRequest(routes.sourceFor(hop), hop));
-    this.v6 = new Ipv6Pipeline(mac, services, tracker, host, tx, this.drops, this, this.offload, new NeighborTable(neighbors.slots, neighbors.pendingSlots, neighbors.pendingSize));
+    this.v6 = new Ipv6Pipeline(mac, services, tracker, host, tx, this.drops, this, this.offload, neighbors6);
   }
 
   /** The director's own IPv6 addresses (tapvsd --address with an IPv6 address) and IPv6 gateway. */

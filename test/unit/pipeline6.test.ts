@@ -67,7 +67,7 @@ function director(forward: ForwardMethod = ForwardMethod.Masq, opts: { persisten
   const tap = new RecordingTap();
   const tx = new TxBatch(tap as unknown as Tap);
   const services = new ServiceTable();
-  const tracker = new ConnectionTracker(services.dests, 1000, 0, new IpvsSysctls(), services.addresses6);
+  const tracker = new ConnectionTracker(services.dests, 1000, 0, new IpvsSysctls());
   tracker.onDestinationUnreferenced = (d) => services.releaseIfUnreferenced(d);
   const routes = new RoutingTable([{ addr: parseIpv4('198.18.1.1'), prefix: 24 }]);
   const host = new HostStack(DIRECTOR_MAC, tx);

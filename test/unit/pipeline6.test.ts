@@ -63,11 +63,14 @@ class RecordingTap {
 
 const a6 = (t: string): Uint8Array => parseIpv6(t)!;
 
-function director(forward: ForwardMethod = ForwardMethod.Masq, opts: { persistent?: boolean; prefix?: number; clientAddress?: 'proxy-protocol' | 'toa'; gateway?: string } = {}) {
+function director(
+  forward: ForwardMethod = ForwardMethod.Masq,
+  opts: { persistent?: boolean; prefix?: number; clientAddress?: 'proxy-protocol' | 'toa'; gateway?: string; maxConnections?: number } = {},
+) {
   const tap = new RecordingTap();
   const tx = new TxBatch(tap as unknown as Tap);
   const services = new ServiceTable();
-  const tracker = new ConnectionTracker(services.dests, 1000, 0, new IpvsSysctls());
+  const tracker = new ConnectionTracker(services.dests, opts.maxConnections ?? 1000, 0, new IpvsSysctls());
   tracker.onDestinationUnreferenced = (d) => services.releaseIfUnreferenced(d);
   const routes = new RoutingTable([{ addr: parseIpv4('198.18.1.1'), prefix: 24 }]);
   const host = new HostStack(DIRECTOR_MAC, tx);
@@ -491,6 +494,20 @@ describe('Pipeline, IPv6 services', () => {
     // Left: the VIP, RIP, LIP-less service addresses and the neighbour entries (RIP, and the clients solicited).
     expect(d.services.addresses6.findText('fd00:1::')).toBe(-1);
     expect(d.services.addresses6.findText('fd00:1::3')).toBe(-1);
+  });
+
+  it('a SYN flood from random IPv6 sources: refusals counted once the table is full, address ids bounded, all freed after expiry', () => {
+    const d = director(ForwardMethod.Masq, { maxConnections: 50 });
+    resolveBoth(d, tcp6(DIRECTOR_MAC, CLIENT_MAC, CIP, 1, VIP, 80, TCP_SYN));
+    const base = d.services.addresses6.count; // VIP, RIP, the client above, neighbour entries
+    for (let i = 0; i < 500; i++) d.feed(tcp6(DIRECTOR_MAC, CLIENT_MAC, `fd00:1::${(0x1000 + i).toString(16)}`, 2000 + i, VIP, 80, TCP_SYN));
+    expect(d.tracker.table.count).toBe(50);
+    expect(d.pipeline.drops.snapshot()['table-full']).toBe(451);
+    expect(d.services.addresses6.count).toBe(base + 49); // one id per live connection's client, none for the refused
+    d.advance(60_000); // SYN_RECV entries time out
+    d.advance(60_000);
+    expect(d.tracker.table.count).toBe(0);
+    expect(d.services.addresses6.count).toBeLessThanOrEqual(base);
   });
 
   it('deleting the services releases their addresses', () => {

@@ -25,6 +25,7 @@ import {
   SVC_F_SCHED_MASK,
   sameDestinationKey,
   sameServiceKey,
+  serviceKeyOf,
   type DestinationConfig,
   type DestinationKey,
   type ServiceConfig,
@@ -103,6 +104,8 @@ export class ServiceTable {
   onStatsReset: ((kind: 'service' | 'dest', id: number) => void) | null = null;
 
   private readonly byId: (VirtualService | undefined)[] = [];
+  /** Destinations deleted while connections still use them (the kernel's trash), and where they came from. */
+  private readonly trash = new Map<number, { service: VirtualService; key: ServiceKey }>();
   private freeIds: number[] = [];
   // Open-addressing index (protocol, vaddr, vport) -> service id, read per packet by the data plane.
   private idxAddr = new Uint32Array(16);
@@ -351,6 +354,8 @@ export class ServiceTable {
     const invalid = this.checkDestConfig(cfg) ?? checkDestFamily(svc, cfg);
     if (invalid) return invalid;
     for (const [, c] of svc.destConfigs) if (sameDestinationKey(c, cfg)) return { errno: 'EEXIST' };
+    const trashed = this.findInTrash(svc, cfg);
+    if (trashed >= 0) return this.reviveDest(svc, trashed, cfg);
     const rip = cfg.af === 6 ? this.addresses6.acquireText(cfg.addr) : parseIpv4(cfg.addr) >>> 0;
     if (rip < 0) return { errno: 'ENOMEM' };
     const t = this.dests;
@@ -408,6 +413,7 @@ export class ServiceTable {
   releaseIfUnreferenced(id: number): void {
     const t = this.dests;
     if (t.used[id] === 1 && (t.flags[id] & DEST_F_AVAILABLE) === 0 && t.references(id) === 0) {
+      this.trash.delete(id);
       if (t.inet6[id] === 1) this.addresses6.release(t.addr[id]);
       t.release(id);
     }
@@ -453,7 +459,45 @@ export class ServiceTable {
     svc.destConfigs.delete(id);
     // Kernel: the destination goes to the trash; connections bound to it keep it alive.
     this.dests.flags[id] &= ~DEST_F_AVAILABLE;
+    this.trash.set(id, { service: svc, key: serviceKeyOf(svc.config) });
     this.releaseIfUnreferenced(id);
+  }
+
+  /**
+   * A destination in the trash that adding `cfg` to `svc` brings back (kernel ip_vs_trash_get_dest): same
+   * address family, address and port, deleted from a service with svc's key. -1 when none.
+   */
+  private findInTrash(svc: VirtualService, cfg: DestinationConfig): number {
+    if (this.trash.size === 0) return -1;
+    const t = this.dests;
+    const addr = cfg.af === 6 ? this.addresses6.findText(cfg.addr) : parseIpv4(cfg.addr) >>> 0;
+    for (const [id, from] of this.trash) {
+      if (sameServiceKey(from.key, svc.config) && t.inet6[id] === (cfg.af === 6 ? 1 : 0) && t.addr[id] === addr && t.port[id] === cfg.port) return id;
+    }
+    return -1;
+  }
+
+  /**
+   * Kernel ip_vs_add_dest with a trashed destination: it comes back with its connections and, when it
+   * returns to the same service, its counters (a service deleted and added again is another service: the
+   * counters restart, as __ip_vs_update_dest zeroes them on a new binding).
+   */
+  private reviveDest(svc: VirtualService, id: number, cfg: DestinationConfig): ControlError | null {
+    const t = this.dests;
+    const from = this.trash.get(id)!;
+    this.trash.delete(id);
+    if (from.service !== svc) {
+      t.service[id] = svc.id;
+      this.destStats.zero(id);
+      this.onStatsReset?.('dest', id);
+    }
+    this.applyDestConfig(id, cfg);
+    t.flags[id] |= DEST_F_AVAILABLE;
+    svc.dests.unshift(id);
+    svc.destConfigs.set(id, { ...cfg });
+    svc.scheduler.update(svc.dests, t, DestinationChange.Added, id);
+    this.onChange?.('changed', svc);
+    return null;
   }
 
   private checkServiceConfig(cfg: ServiceConfig): ControlError | null {

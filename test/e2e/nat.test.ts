@@ -67,13 +67,15 @@ describe.skipIf(SKIP_REASON !== null)('NAT end to end', () => {
   });
 
   it('wlc follows active connections and weights while connections are held open', async () => {
-    await natService(80, 'wlc', [
+    // A port of its own: a real server re-added to a service keeps the connections it still has (the
+    // kernel's trash), and this test counts connections from zero.
+    await natService(8201, 'wlc', [
       [RS1, 80, 3],
       [RS2, 80, 1],
     ]);
     // List order [rs2, rs1]; overhead = active*256 + inactive, compared as overhead/weight:
     // 0/1 vs 0/3 -> rs2; 256/1 vs 0/3 -> rs1; 256 vs 256/3 -> rs1; 256 vs 512/3 -> rs1; 256 vs 768/3 -> rs2 (tie keeps the first).
-    const res = await lab().client<Served[]>(['hold', `${VIP}:80`, '--count', '5', '--ms', '300']);
+    const res = await lab().client<Served[]>(['hold', `${VIP}:8201`, '--count', '5', '--ms', '300']);
     expect(servers(res)).toEqual(['rs2', 'rs1', 'rs1', 'rs1', 'rs2']);
   });
 
@@ -145,17 +147,18 @@ describe.skipIf(SKIP_REASON !== null)('NAT end to end', () => {
   });
 
   it('lists exactly like ipvsadm -L -n and counts in --stats', async () => {
-    await natService(80, 'rr', [
+    // Its own port: connection counts from zero (see the wlc test).
+    await natService(8202, 'rr', [
       [RS1, 80, 1],
       [RS2, 80, 2],
     ]);
-    await lab().client(['http', `${VIP}:80`, '--count', '4']);
+    await lab().client(['http', `${VIP}:8202`, '--count', '4']);
     const list = await tapvsOk(lab(), ['-L', '-n']);
     expect(list).toBe(
       'IP Virtual Server version 1.2.1 (size=4096)\n' +
         'Prot LocalAddress:Port Scheduler Flags\n' +
         '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n' +
-        `TCP  ${VIP}:80 rr\n` +
+        `TCP  ${VIP}:8202 rr\n` +
         `  -> ${`${RS1}:80`.padEnd(28)} Masq    1      0          2         \n` +
         `  -> ${`${RS2}:80`.padEnd(28)} Masq    2      0          2         \n`,
     );
@@ -201,13 +204,13 @@ describe.skipIf(SKIP_REASON !== null)('NAT end to end', () => {
   });
 
   it('keeps established connections when the scheduler is edited', async () => {
-    await natService(80, 'rr', [[RS1, 80, 1]]);
+    await natService(8203, 'rr', [[RS1, 80, 1]]); // its own port: counts from zero (see the wlc test)
     const holder = lab().spawnIn(lab().cli, process.execPath, [
-      new URL('../../dist/src/lab/client.js', import.meta.url).pathname, 'hold', `${VIP}:80`, '--count', '1', '--ms', '1500',
+      new URL('../../dist/src/lab/client.js', import.meta.url).pathname, 'hold', `${VIP}:8203`, '--count', '1', '--ms', '1500',
     ]);
     await waitForActive(1);
-    await tapvsOk(lab(), ['-E', '-t', `${VIP}:80`, '-s', 'wlc']);
-    expect(await tapvsOk(lab(), ['-L', '-n'])).toMatch(/TCP\s+198\.18\.1\.100:80 wlc\n\s+-> 198\.18\.2\.11:80\s+Masq\s+1\s+1\s+0/);
+    await tapvsOk(lab(), ['-E', '-t', `${VIP}:8203`, '-s', 'wlc']);
+    expect(await tapvsOk(lab(), ['-L', '-n'])).toMatch(/TCP\s+198\.18\.1\.100:8203 wlc\n\s+-> 198\.18\.2\.11:80\s+Masq\s+1\s+1\s+0/);
     await holder.exited;
     expect(JSON.parse(holder.output())[0].server).toBe('rs1');
   });

@@ -112,11 +112,8 @@ export class HostStack {
     const origLen = Math.min(orig.totalLength, ICMP_ERROR_MAX - 20 - ICMP_HEADER_LEN);
     const origOff = orig.off;
     const dst = orig.src;
-    const o = this.tx.allocate();
+    const o = this.replyFrame(buf, off, ETHERTYPE_IPV4);
     const out = this.tx.arena;
-    copyMac(out, o, buf, off + 6);
-    copyMac(out, o + 6, this.mac, 0);
-    write16(out, o + 12, ETHERTYPE_IPV4);
     const icmpOff = o + ETH_HEADER_LEN + 20;
     out.set(buf.subarray(origOff, origOff + origLen), icmpOff + ICMP_HEADER_LEN);
     out[icmpOff] = type;
@@ -146,11 +143,8 @@ export class HostStack {
       ack = (seg.seq + dataLen + (flags & TCP_SYN ? 1 : 0) + (flags & TCP_FIN ? 1 : 0)) >>> 0;
       outFlags |= TCP_ACK;
     }
-    const o = this.tx.allocate();
+    const o = this.replyFrame(buf, off, ETHERTYPE_IPV4);
     const out = this.tx.arena;
-    copyMac(out, o, buf, off + 6);
-    copyMac(out, o + 6, this.mac, 0);
-    write16(out, o + 12, ETHERTYPE_IPV4);
     this.ip.at(out, o + ETH_HEADER_LEN).write(0, 40, 0, true, DEFAULT_TTL, IPPROTO_TCP, daddr, saddr);
     const t = this.tcp.at(out, o + ETH_HEADER_LEN + 20);
     t.write(dport, sport, seq, ack, outFlags, 0);
@@ -233,11 +227,8 @@ export class HostStack {
   icmp6Error(buf: Uint8Array, off: number, type: number, code: number, src: Uint8Array, srcOff: number, info = 0): void {
     const orig = off + ETH_HEADER_LEN;
     const origLen = Math.min(IPV6_HEADER_LEN + read16(buf, orig + 4), 1280 - IPV6_HEADER_LEN - 8);
-    const o = this.tx.allocate();
+    const o = this.replyFrame(buf, off, ETHERTYPE_IPV6);
     const out = this.tx.arena;
-    copyMac(out, o, buf, off + 6);
-    copyMac(out, o + 6, this.mac, 0);
-    write16(out, o + 12, ETHERTYPE_IPV6);
     const ip6 = o + ETH_HEADER_LEN;
     const icmp = ip6 + IPV6_HEADER_LEN;
     out.set(buf.subarray(orig, orig + origLen), icmp + 8);
@@ -268,11 +259,8 @@ export class HostStack {
       outFlags |= TCP_ACK;
     }
     const sport = seg.srcPort, dport = seg.dstPort;
-    const o = this.tx.allocate();
+    const o = this.replyFrame(buf, off, ETHERTYPE_IPV6);
     const out = this.tx.arena;
-    copyMac(out, o, buf, off + 6);
-    copyMac(out, o + 6, this.mac, 0);
-    write16(out, o + 12, ETHERTYPE_IPV6);
     const ip6 = o + ETH_HEADER_LEN;
     this.ip6.at(out, ip6).write(0, 20, IPPROTO_TCP, DEFAULT_TTL, buf, ip + 24, buf, ip + 8);
     const t = this.tcp.at(out, ip6 + IPV6_HEADER_LEN);
@@ -298,6 +286,19 @@ export class HostStack {
     // Swapping the addresses leaves the pseudo-header sum unchanged; only the type changes.
     write16(buf, icmp + 2, updateChecksum16(read16(buf, icmp + 2), typeWord, read16(buf, icmp)));
     this.tx.send(off, ETH_HEADER_LEN + IPV6_HEADER_LEN + this.ip6.at(buf, ip6).payloadLength);
+  }
+
+  /**
+   * A transmit slot for an answer to the sender of the frame at `off`: its Ethernet header written (to the
+   * frame's source MAC, from ours, `etherType`). Returns the slot's offset in the transmit arena.
+   */
+  private replyFrame(buf: Uint8Array, off: number, etherType: number): number {
+    const o = this.tx.allocate();
+    const out = this.tx.arena;
+    copyMac(out, o, buf, off + 6);
+    copyMac(out, o + 6, this.mac, 0);
+    write16(out, o + 12, etherType);
+    return o;
   }
 
   private nextId(): number {

@@ -30,16 +30,13 @@ const MAX_TCP_HEADER = 60;
  */
 export function insertToaOption(buf: Uint8Array, frameOff: number, ip: Ipv4View, tcpOff: number, tcpHeaderLength: number, cip: number, cport: number): number {
   if (tcpHeaderLength + TOA_LEN > MAX_TCP_HEADER) return -1;
-  const headersEnd = tcpOff + tcpHeaderLength;
-  const newOff = frameOff - TOA_LEN;
-  buf.copyWithin(newOff, frameOff, headersEnd);
-  const o = headersEnd - TOA_LEN;
+  const newOff = openOptionRoom(buf, frameOff, tcpOff, tcpHeaderLength, TOA_LEN);
+  const o = tcpOff + tcpHeaderLength - TOA_LEN;
   buf[o] = TOA_KIND;
   buf[o + 1] = TOA_LEN;
   write16(buf, o + 2, cport);
   write32(buf, o + 4, cip);
   const t = tcpOff - TOA_LEN;
-  buf[t + 12] = (((tcpHeaderLength + TOA_LEN) >> 2) << 4) | (buf[t + 12] & 0x0f);
   ip.at(buf, newOff + ETH_HEADER_LEN);
   ip.totalLength = ip.totalLength + TOA_LEN;
   ip.fillChecksum();
@@ -56,21 +53,31 @@ export function insertToaOption(buf: Uint8Array, frameOff: number, ip: Ipv4View,
  */
 export function insertToaOption6(buf: Uint8Array, frameOff: number, tcpOff: number, tcpHeaderLength: number, ids: Ipv6AddressIds, cip: number, cport: number): number {
   if (tcpHeaderLength + TOA_LEN_IPV6 > MAX_TCP_HEADER) return -1;
-  const headersEnd = tcpOff + tcpHeaderLength;
-  const newOff = frameOff - TOA_LEN_IPV6;
-  buf.copyWithin(newOff, frameOff, headersEnd);
-  const o = headersEnd - TOA_LEN_IPV6;
+  const newOff = openOptionRoom(buf, frameOff, tcpOff, tcpHeaderLength, TOA_LEN_IPV6);
+  const o = tcpOff + tcpHeaderLength - TOA_LEN_IPV6;
   buf[o] = TOA_KIND_IPV6;
   buf[o + 1] = TOA_LEN_IPV6;
   write16(buf, o + 2, cport);
   ids.copyTo(cip, buf, o + 4);
   const t = tcpOff - TOA_LEN_IPV6;
-  buf[t + 12] = (((tcpHeaderLength + TOA_LEN_IPV6) >> 2) << 4) | (buf[t + 12] & 0x0f);
   const ip = newOff + ETH_HEADER_LEN;
   const l4len = read16(buf, ip + 4) + TOA_LEN_IPV6;
   write16(buf, ip + 4, l4len);
   write16(buf, t + TCP_CHECKSUM_OFFSET, 0);
   write16(buf, t + TCP_CHECKSUM_OFFSET, checksum(buf, t, l4len, pseudoHeaderSum6(buf, ip, IPPROTO_TCP, l4len)));
+  return newOff;
+}
+
+/**
+ * Make `len` bytes of room at the end of the TCP header of the frame at `frameOff`: the Ethernet, IP and
+ * TCP headers move `len` bytes back into the headroom and the data offset grows. The option goes into the
+ * last `len` bytes of the (moved) header; the lengths and checksums are the caller's. New frame offset.
+ */
+function openOptionRoom(buf: Uint8Array, frameOff: number, tcpOff: number, tcpHeaderLength: number, len: number): number {
+  const newOff = frameOff - len;
+  buf.copyWithin(newOff, frameOff, tcpOff + tcpHeaderLength);
+  const t = tcpOff - len;
+  buf[t + 12] = (((tcpHeaderLength + len) >> 2) << 4) | (buf[t + 12] & 0x0f);
   return newOff;
 }
 

@@ -47,20 +47,20 @@ export interface TrafficStats {
 
 /** Count a client-side packet of `bytes` for destination `dest` and its service. */
 export function countInbound(t: TrafficStats, dest: number, bytes: number): void {
-  const ds = t.destStats.values, ss = t.serviceStats.values, svcId = t.dests.service[dest];
-  ds[dest * STAT_FIELDS + STAT_INPKTS]++;
-  ds[dest * STAT_FIELDS + STAT_INBYTES] += bytes;
-  ss[svcId * STAT_FIELDS + STAT_INPKTS]++;
-  ss[svcId * STAT_FIELDS + STAT_INBYTES] += bytes;
+  countPacket(t, dest, bytes, STAT_INPKTS, STAT_INBYTES);
 }
 
 /** Count a real-server-side packet of `bytes` for destination `dest` and its service. */
 export function countOutbound(t: TrafficStats, dest: number, bytes: number): void {
+  countPacket(t, dest, bytes, STAT_OUTPKTS, STAT_OUTBYTES);
+}
+
+function countPacket(t: TrafficStats, dest: number, bytes: number, pkts: number, octets: number): void {
   const ds = t.destStats.values, ss = t.serviceStats.values, svcId = t.dests.service[dest];
-  ds[dest * STAT_FIELDS + STAT_OUTPKTS]++;
-  ds[dest * STAT_FIELDS + STAT_OUTBYTES] += bytes;
-  ss[svcId * STAT_FIELDS + STAT_OUTPKTS]++;
-  ss[svcId * STAT_FIELDS + STAT_OUTBYTES] += bytes;
+  ds[dest * STAT_FIELDS + pkts]++;
+  ds[dest * STAT_FIELDS + octets] += bytes;
+  ss[svcId * STAT_FIELDS + pkts]++;
+  ss[svcId * STAT_FIELDS + octets] += bytes;
 }
 
 /** Count a new connection for destination `dest` and service `svcId`. */

@@ -46,9 +46,24 @@ for (const rs of IPV6 ? RIPS6 : ['198.18.2.11', '198.18.2.12'])
 const vip6Bytes = parseIpv6(VIP6)!, rips6Bytes = RIPS6.map((r) => parseIpv6(r)!);
 const same16 = (a: Uint8Array, b: Uint8Array, off: number): boolean => a.every((x, i) => b[off + i] === x);
 
+/** What this director counts (printed as JSON on SIGUSR1; read by bench:mq-steering and its e2e test). */
+export interface SteeringCounts {
+  /** Frames received per queue. */
+  framesPerQueue: number[];
+  /** Connections opened (client SYNs). */
+  requests: number;
+  /** Client packets that arrived on another queue than their connection's previous client packet. */
+  requestMoves: number;
+  /** Real-server packets that arrived on the queue that last wrote out their connection's client packet, or on another. */
+  repliesSameQueue: number;
+  repliesOtherQueue: number;
+  /** Real-server packets of no recorded connection. */
+  repliesUnknown: number;
+}
+
 /** Client endpoint -> the queue its connection's first packet came in on. */
 const owner = new Map<string, number>();
-const counts = { framesPerQueue: new Array<number>(QUEUES).fill(0), requests: 0, requestMoves: 0, repliesSameQueue: 0, repliesOtherQueue: 0, repliesUnknown: 0 };
+const counts: SteeringCounts = { framesPerQueue: new Array<number>(QUEUES).fill(0), requests: 0, requestMoves: 0, repliesSameQueue: 0, repliesOtherQueue: 0, repliesUnknown: 0 };
 
 function observe(q: number, arena: Uint8Array, off: number, len: number): void {
   counts.framesPerQueue[q]++;

@@ -16,15 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LabTopology } from '../src/lab/topology.js';
 import { stop, waitFor } from '../src/lab/processes.js';
-
-interface Counts {
-  framesPerQueue: number[];
-  requests: number;
-  requestMoves: number;
-  repliesSameQueue: number;
-  repliesOtherQueue: number;
-  repliesUnknown: number;
-}
+import type { SteeringCounts as Counts } from './multiqueue-director.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const DIRECTOR_JS = path.join(here, 'multiqueue-director.js');

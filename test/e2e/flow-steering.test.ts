@@ -11,17 +11,10 @@ import { describe, expect, it } from 'vitest';
 import { waitFor } from '../../src/lab/processes.js';
 import { LabTopology, labUnavailableReason } from '../../src/lab/topology.js';
 import { testLabId, type Served } from './lab-fixture.js';
+import type { SteeringCounts as Counts } from '../../bench/multiqueue-director.js';
 
 const SKIP_REASON = labUnavailableReason();
 const DIRECTOR_JS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/bench/multiqueue-director.js');
-
-interface Counts {
-  framesPerQueue: number[];
-  requests: number;
-  requestMoves: number;
-  repliesSameQueue: number;
-  repliesOtherQueue: number;
-}
 
 /** 100 HTTP connections through the steered two-queue director; its counts. */
 async function steeredRun(ipv6: boolean): Promise<Counts> {

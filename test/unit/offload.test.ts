@@ -11,14 +11,13 @@ import { HostStack } from '../../src/dataplane/host.js';
 import { NeighborTable } from '../../src/dataplane/neighbors.js';
 import { Pipeline } from '../../src/dataplane/pipeline.js';
 import { RoutingTable } from '../../src/dataplane/routes.js';
-import type { Tap } from '../../src/dataplane/tap.js';
-import { TxBatch } from '../../src/dataplane/tx-batch.js';
+import { RecordingTap } from '../recording-tap.js';
 import { checksum, fold, pseudoHeaderSum4 } from '../../src/dataplane/wire/checksum.js';
 import { formatIpv4, Ipv4View, parseIpv4 } from '../../src/dataplane/wire/ipv4.js';
 import { TcpView, TCP_ACK, TCP_SYN } from '../../src/dataplane/wire/tcp.js';
 import { ForwardMethod } from '../../src/control/model.js';
 import { IpvsSysctls } from '../../src/control/sysctls.js';
-import { tcpSegmentCount, VNET_HDR_LEN, writeTcpSegment } from '../../src/dataplane/offload.js';
+import { tcpSegmentCount, writeTcpSegment } from '../../src/dataplane/offload.js';
 
 const SLOT = 16384;
 const HEADROOM = 64;
@@ -28,34 +27,9 @@ const RS_MAC = Uint8Array.from([2, 0, 0, 0, 0, 0x11]);
 const VIP = '198.18.1.100', CIP = '198.18.1.2', RIP = '198.18.2.11', LIP = '198.18.2.200';
 const FIN = 0x01, PSH = 0x08;
 
-/** A TAP stand-in with virtio_net_hdr arrays and segment slots, as an offloaded Tap has. */
-class RecordingTap {
-  readonly slotSize = SLOT;
-  readonly rxSlots = 2;
-  readonly txSlots = 4;
-  readonly segmentSlots = 4;
-  readonly arena = new Uint8Array((2 + 4 + 4) * SLOT);
-  readonly txOffsets = new Int32Array(16);
-  readonly txLengths = new Int32Array(16);
-  readonly rxVnet = new Uint8Array(VNET_HDR_LEN * 2);
-  readonly txVnet = new Uint8Array(VNET_HDR_LEN * 16);
-  readonly sent: { frame: Uint8Array; vnet: Uint8Array }[] = [];
-  txSlotOffset(i: number): number {
-    return (this.rxSlots + i) * SLOT;
-  }
-  segmentSlotOffset(i: number): number {
-    return (this.rxSlots + this.txSlots + i) * SLOT + HEADROOM;
-  }
-  write(n: number): number {
-    for (let i = 0; i < n; i++)
-      this.sent.push({ frame: this.arena.slice(this.txOffsets[i], this.txOffsets[i] + this.txLengths[i]), vnet: this.txVnet.slice(i * 10, i * 10 + 10) });
-    return n;
-  }
-}
-
 function director(forward: ForwardMethod, clientAddress?: 'proxy-protocol') {
-  const tap = new RecordingTap();
-  const tx = new TxBatch(tap as unknown as Tap);
+  const tap = new RecordingTap(SLOT, 2, 4, 4, HEADROOM);
+  const tx = tap.txBatch();
   const services = new ServiceTable();
   const tracker = new ConnectionTracker(services.dests, 100, 0, new IpvsSysctls());
   const routes = new RoutingTable([
@@ -74,14 +48,14 @@ function director(forward: ForwardMethod, clientAddress?: 'proxy-protocol') {
   expect(services.addDest(svc, { af: 4, addr: RIP, port, forward, weight: 1, uThreshold: 0, lThreshold: 0, tunType: 0, tunPort: 0, tunFlags: 0 })).toBeNull();
   /** Feed one frame with virtio_net_hdr `vnet` (10 bytes; zeros = not offloaded). */
   const feed = (frame: Uint8Array, vnet: number[] = []): { frame: Uint8Array; vnet: Uint8Array }[] => {
-    tap.sent.length = 0;
+    tap.clear();
     tap.arena.set(frame, HEADROOM);
     tap.rxVnet.fill(0);
     tap.rxVnet.set(vnet, 0);
     const lengths = new Int32Array(2);
     lengths[0] = frame.length;
     pipeline.processBatch(tap.arena, SLOT, HEADROOM, lengths, 1, 1);
-    return tap.sent.slice();
+    return tap.sent.map((f, i) => ({ frame: f, vnet: tap.sentVnet[i] }));
   };
   return { pipeline, feed };
 }

@@ -10,8 +10,7 @@ import { HostStack } from '../../src/dataplane/host.js';
 import { NeighborTable } from '../../src/dataplane/neighbors.js';
 import { Pipeline } from '../../src/dataplane/pipeline.js';
 import { RoutingTable } from '../../src/dataplane/routes.js';
-import type { Tap } from '../../src/dataplane/tap.js';
-import { TxBatch } from '../../src/dataplane/tx-batch.js';
+import { RecordingTap } from '../recording-tap.js';
 import { checksum, pseudoHeaderSum4 } from '../../src/dataplane/wire/checksum.js';
 import { formatIpv4, Ipv4View, parseIpv4 } from '../../src/dataplane/wire/ipv4.js';
 import { TcpView, TCP_ACK, TCP_SYN } from '../../src/dataplane/wire/tcp.js';
@@ -29,27 +28,9 @@ const CLIENT_MAC = Uint8Array.from([2, 0, 0, 0, 0, 1]);
 const RS_MAC = Uint8Array.from([2, 0, 0, 0, 0, 0x11]);
 const VIP = '198.18.1.100', CIP = '198.18.1.2', RIP = '198.18.2.11';
 
-/** A stand-in for the TAP: same arena layout, records what would be written. */
-class RecordingTap {
-  readonly slotSize = SLOT;
-  readonly rxSlots = 8;
-  readonly txSlots = 8;
-  readonly arena = new Uint8Array((8 + 8) * SLOT);
-  readonly txOffsets = new Int32Array(16);
-  readonly txLengths = new Int32Array(16);
-  readonly sent: Uint8Array[] = [];
-  txSlotOffset(i: number): number {
-    return (this.rxSlots + i) * SLOT;
-  }
-  write(n: number): number {
-    for (let i = 0; i < n; i++) this.sent.push(this.arena.slice(this.txOffsets[i], this.txOffsets[i] + this.txLengths[i]));
-    return n;
-  }
-}
-
 function director(opts: { knownRs?: boolean; sysctls?: IpvsSysctls } = {}) {
-  const tap = new RecordingTap();
-  const tx = new TxBatch(tap as unknown as Tap);
+  const tap = new RecordingTap(SLOT, 8, 8);
+  const tx = tap.txBatch();
   const services = new ServiceTable();
   const tracker = new ConnectionTracker(services.dests, 1000, 0, opts.sysctls ?? new IpvsSysctls());
   tracker.onDestinationUnreferenced = (d) => services.releaseIfUnreferenced(d);

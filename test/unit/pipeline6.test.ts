@@ -11,8 +11,7 @@ import { HostStack } from '../../src/dataplane/host.js';
 import { NeighborTable } from '../../src/dataplane/neighbors.js';
 import { Pipeline } from '../../src/dataplane/pipeline.js';
 import { RoutingTable } from '../../src/dataplane/routes.js';
-import type { Tap } from '../../src/dataplane/tap.js';
-import { TxBatch } from '../../src/dataplane/tx-batch.js';
+import { RecordingTap } from '../recording-tap.js';
 import { checksum } from '../../src/dataplane/wire/checksum.js';
 import { parseIpv4 } from '../../src/dataplane/wire/ipv4.js';
 import { TCP_ACK, TCP_SYN } from '../../src/dataplane/wire/tcp.js';
@@ -33,42 +32,14 @@ const RS_MAC = Uint8Array.from([2, 0, 0, 0, 0, 0x11]);
 const VIP = 'fd00:1::100', CIP = 'fd00:1::2', RIP = 'fd00:2::11', LIP = 'fd00:2::200';
 const OWN_FRONT = 'fd00:1::1', OWN_BACK = 'fd00:2::1';
 
-/** A stand-in for an offloaded TAP: the same arena layout (segment slots too), records what would be written. */
-class RecordingTap {
-  readonly slotSize = SLOT;
-  readonly rxSlots = 8;
-  readonly txSlots = 8;
-  readonly segmentSlots = 8;
-  readonly arena = new Uint8Array((8 + 8 + 8) * SLOT);
-  readonly txOffsets = new Int32Array(24);
-  readonly txLengths = new Int32Array(24);
-  readonly rxVnet = new Uint8Array(10 * 8);
-  readonly txVnet = new Uint8Array(10 * 24);
-  readonly sent: Uint8Array[] = [];
-  readonly sentVnet: Uint8Array[] = [];
-  txSlotOffset(i: number): number {
-    return (this.rxSlots + i) * SLOT;
-  }
-  segmentSlotOffset(i: number): number {
-    return (this.rxSlots + this.txSlots + i) * SLOT + HEADROOM;
-  }
-  write(n: number): number {
-    for (let i = 0; i < n; i++) {
-      this.sent.push(this.arena.slice(this.txOffsets[i], this.txOffsets[i] + this.txLengths[i]));
-      this.sentVnet.push(this.txVnet.slice(10 * i, 10 * i + 10));
-    }
-    return n;
-  }
-}
-
 const a6 = (t: string): Uint8Array => parseIpv6(t)!;
 
 function director(
   forward: ForwardMethod = ForwardMethod.Masq,
   opts: { persistent?: boolean; prefix?: number; clientAddress?: 'proxy-protocol' | 'toa'; gateway?: string; maxConnections?: number } = {},
 ) {
-  const tap = new RecordingTap();
-  const tx = new TxBatch(tap as unknown as Tap);
+  const tap = new RecordingTap(SLOT, 8, 8, 8, HEADROOM);
+  const tx = tap.txBatch();
   const services = new ServiceTable();
   const tracker = new ConnectionTracker(services.dests, opts.maxConnections ?? 1000, 0, new IpvsSysctls());
   tracker.onDestinationUnreferenced = (d) => services.releaseIfUnreferenced(d);
@@ -91,8 +62,7 @@ function director(
   pipeline.offload.rxVnet = tap.rxVnet;
   /** Feed one frame (with virtio_net_hdr `vnet`: none by default); the frames sent, their headers in tap.sentVnet. */
   const feed = (frame: Uint8Array, vnet: number[] = []): Uint8Array[] => {
-    tap.sent.length = 0;
-    tap.sentVnet.length = 0;
+    tap.clear();
     tap.rxVnet.fill(0);
     tap.rxVnet.set(vnet, 0);
     tap.arena.fill(0, 0, SLOT);
@@ -508,6 +478,20 @@ describe('Pipeline, IPv6 services', () => {
     d.advance(60_000);
     expect(d.tracker.table.count).toBe(0);
     expect(d.services.addresses6.count).toBeLessThanOrEqual(base);
+  });
+
+  it('a VIP coming up is announced: an unsolicited, override neighbour advertisement to all nodes', () => {
+    const tap = new RecordingTap(SLOT, 1, 2);
+    const tx = tap.txBatch();
+    new HostStack(DIRECTOR_MAC, tx).unsolicitedNeighborAdvert(a6(VIP), 0);
+    tx.flush();
+    const [na] = tap.sent;
+    expect(mac(na, 0)).toBe('33:33:00:00:00:01');
+    expect([src6(na), dst6(na), na[21]]).toEqual([VIP, 'ff02::1', 255]);
+    expect([na[54], na[55], na[58]]).toEqual([136, 0, 0x20]); // override, not solicited
+    expect(formatIpv6(na, 62)).toBe(VIP);
+    expect([na[78], na[79], mac(na, 80)]).toEqual([2, 1, '02:00:00:00:00:fe']);
+    expect(icmpv6Checksum(na, 14, 54, 32)).toBe((na[56] << 8) | na[57]);
   });
 
   it('deleting the services releases their addresses', () => {

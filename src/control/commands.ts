@@ -56,7 +56,7 @@ function scratchCopy(services: ServiceTable, timeouts: ProtocolTimeouts): { serv
     copy.addService(svc.config);
     // Re-add destinations oldest first so that the copy's list order equals the original's.
     for (let i = svc.dests.length - 1; i >= 0; i--) copy.addDest(svc.config, svc.destConfigs.get(svc.dests[i])!);
-    for (const l of svc.laddrs) copy.addLocalAddress(svc.config, formatIpv4(l));
+    for (const l of svc.laddrs) copy.addLocalAddress(svc.config, svc.config.af === 6 ? services.addresses6.text(l) : formatIpv4(l));
   }
   const t = new ProtocolTimeouts();
   const cur = timeouts.get();

@@ -9,6 +9,7 @@ import { ConnectionTracker } from '../../src/conntrack/connection-tracker.js';
 import { ForwardMethod, type DestinationConfig, type ServiceConfig } from '../../src/control/model.js';
 import { STAT_FIELDS, STAT_INPKTS } from '../../src/stats/counters.js';
 import { parseIpv4 } from '../../src/dataplane/wire/ipv4.js';
+import { applyBatch } from '../../src/control/commands.js';
 
 const SVC: ServiceConfig = { af: 4, protocol: 6, addr: '198.18.1.100', port: 80, fwmark: 0, scheduler: 'rr', flags: 0, timeout: 0, netmask: '255.255.255.255', pe: '' };
 const RS = (addr: string, weight = 1): DestinationConfig => ({ af: 4, addr, port: 80, forward: ForwardMethod.Masq, weight, uThreshold: 0, lThreshold: 0, tunType: 0, tunPort: 0, tunFlags: 0 });
@@ -69,5 +70,18 @@ describe('the destination trash', () => {
     expect(services.find(SVC)!.dests[0]).toBe(id); // the trashed one, bound to the new service
     expect(services.dests.inactConns[id]).toBe(1);
     expect(services.destStats.values[id * STAT_FIELDS + STAT_INPKTS]).toBe(0);
+  });
+});
+
+describe('batches against the live configuration', () => {
+  it('an IPv6 FULLNAT service\'s local addresses are in the dry run\'s copy (a batch can delete one)', () => {
+    const services = new ServiceTable();
+    const tracker = new ConnectionTracker(services.dests, 100, 0);
+    const svc: ServiceConfig = { ...SVC, af: 6, addr: 'fd00:1::103', netmask: '128' };
+    expect(services.addService(svc)).toBeNull();
+    expect(services.addLocalAddress(svc, 'fd00:2::200')).toBeNull();
+    expect(services.addLocalAddress(svc, 'fd00:2::201')).toBeNull();
+    expect(applyBatch(services, tracker, [{ op: 'delete-laddr', service: svc, laddr: 'fd00:2::200' }])).toBeNull();
+    expect(services.find(svc)!.laddrs.map((l) => services.addresses6.text(l))).toEqual(['fd00:2::201']);
   });
 });

@@ -64,8 +64,9 @@ Napi::Value SteeringMapSet(const Napi::CallbackInfo& info) {
   memset(&attr, 0, sizeof attr);
   attr.map_fd = static_cast<uint32_t>(fd);
   attr.key = reinterpret_cast<uint64_t>(&key);
-  attr.value = reinterpret_cast<uint64_t>(&value);
   bool present = info[2].ToBoolean().Value();
+  // BPF_MAP_DELETE_ELEM wants every field after the key zero (else EINVAL).
+  if (present) attr.value = reinterpret_cast<uint64_t>(&value);
   int r = Bpf(present ? BPF_MAP_UPDATE_ELEM : BPF_MAP_DELETE_ELEM, &attr);
   if (r < 0 && !(errno == ENOENT && !present)) return Fail(env, "BPF map update", errno);
   return env.Undefined();

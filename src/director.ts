@@ -27,6 +27,11 @@ import { ESTIMATOR_PERIOD_MS, RateEstimator } from './stats/rate-estimator.js';
 import { createMetricsRegistry, type DataplaneCounters, type MetricsSource } from './stats/metrics.js';
 import { MetricsServer, type MetricsListen } from './stats/metrics-server.js';
 import { TotalStats } from './stats/totals.js';
+import { FlowSteering } from './dataplane/flow-steering.js';
+import { QueueWorkers } from './queue-workers.js';
+import { DROP_REASON_COUNT, DROP_REASON_NAMES } from './dataplane/drops.js';
+import { addQueueTables, sumQueueCounters } from './control/queue-stats.js';
+import { SVC_F_PERSISTENT, type ConnectionSnapshot, type TableSnapshot } from './control/model.js';
 
 export interface DirectorOptions {
   tap: string;
@@ -60,6 +65,14 @@ export interface DirectorOptions {
   offload?: boolean;
   /** Serve Prometheus metrics at http://HOST:PORT/metrics (tapvsd --metrics). */
   metrics?: MetricsListen;
+  /**
+   * TAP queues (tapvsd --queues N). N > 1: the data plane runs in N worker threads, one per queue of a
+   * multiqueue TAP (src/queue-workers.ts); this director keeps the control plane and a replica of the
+   * configuration whose counters are the queues' sums.
+   */
+  queues?: number;
+  /** Set inside a queue worker: the queue this director serves. It has no control socket then. */
+  queue?: { index: number; count: number };
 }
 
 export function randomMac(): Uint8Array {
@@ -87,6 +100,13 @@ export class Director implements MetricsSource {
   private server: ControlServer | null = null;
   private metricsServer: MetricsServer | null = null;
   private timers: NodeJS.Timeout[] = [];
+  /** Multiqueue: the workers (main thread), and the steering program (queue 0's worker). */
+  private workers: QueueWorkers | null = null;
+  private steering: FlowSteering | null = null;
+  /** Multiqueue, before the workers run: the commands applied so far, replayed to them at start. */
+  private beforeWorkers: Command[] = [];
+  /** Set in queue 0's worker: ARP and Neighbour Discovery frames, for the other queues to learn from. */
+  onNeighborFrame: ((frame: Uint8Array) => void) | null = null;
   private lastTableFullLog = 0;
   private readonly log: Logger;
   /** The `reload-keepalived` control request (set by tapvsd --keepalived). */
@@ -120,29 +140,49 @@ export class Director implements MetricsSource {
     return this.handle(req);
   }
 
+  /** True on the main thread of a multiqueue director (the data plane is in worker threads). */
+  get multiqueue(): boolean {
+    return (this.opts.queues ?? 1) > 1;
+  }
+
   async start(): Promise<void> {
+    if (this.multiqueue) return this.startQueueWorkers();
     const mtu = this.opts.mtu ?? 1500;
     // A slot holds the largest frame (MTU + Ethernet header + a VLAN tag's worth) after the headroom.
     const slotSize = Math.max(2048, 64 + mtu + 14 + 4);
+    const queue = this.opts.queue;
+    const multiQueue = queue !== undefined;
+    // Queue 0 of a multiqueue device sets the link up; the other queues only attach to it.
+    const firstQueue = !multiQueue || queue.index === 0;
     let tap: Tap;
     if (this.opts.offload ?? true) {
       try {
-        tap = new Tap(this.opts.tap, { slotSize, offload: true });
+        tap = new Tap(this.opts.tap, { slotSize, offload: true, multiQueue });
       } catch (e) {
         this.log.warn('TAP offloads refused by the kernel: running without', { error: (e as Error).message });
-        tap = new Tap(this.opts.tap, { slotSize });
+        tap = new Tap(this.opts.tap, { slotSize, multiQueue });
       }
-    } else tap = new Tap(this.opts.tap, { slotSize });
+    } else tap = new Tap(this.opts.tap, { slotSize, multiQueue });
     this.tap = tap;
     try {
-      if (mtu !== 1500) tap.device.setMtu(mtu);
-      if (this.opts.bridge) tap.device.addToBridge(this.opts.bridge);
-      tap.device.setUp(true);
+      if (firstQueue) {
+        if (mtu !== 1500) tap.device.setMtu(mtu);
+        if (this.opts.bridge) tap.device.addToBridge(this.opts.bridge);
+        if (multiQueue) {
+          this.steering = new FlowSteering();
+          this.steering.attach(tap);
+          this.updateSteering();
+        }
+        tap.device.setUp(true);
+      }
     } catch (e) {
+      this.steering?.close();
+      this.steering = null;
       tap.close();
       this.tap = null;
       throw e;
     }
+    if (multiQueue) this.tracker.table.queue = { index: queue.index, count: queue.count };
     if (this.opts.busyPollUs) tap.device.setBusyPoll(this.opts.busyPollUs, Math.max(2000, this.opts.busyPollUs * 4));
     const tx = new TxBatch(tap);
     this.host = new HostStack(this.mac, tx);
@@ -151,6 +191,7 @@ export class Director implements MetricsSource {
     this.pipeline.offload.rxVnet = tap.rxVnet;
     this.pipeline.setAddresses6(new Ipv6Addresses(this.opts.addresses6 ?? [], this.opts.gateway6 ?? null));
     const pipeline = this.pipeline;
+    if (multiQueue && queue.index === 0 && queue.count > 1) pipeline.onNeighborFrame = (frame) => this.onNeighborFrame?.(frame);
     tap.start((count) => pipeline.processBatch(tap.arena, tap.slotSize, tap.headroom, tap.rxLengths, count, performance.now()));
     this.log.info('TAP up', { tap: tap.name, created: tap.created, bridge: this.opts.bridge ?? null, mac: formatMac(this.mac), offload: tap.rxVnet !== null });
 
@@ -161,14 +202,8 @@ export class Director implements MetricsSource {
       setInterval(() => this.watchTable(), 1000),
     );
 
-    this.server = new ControlServer(this.opts.socketPath, (req) => this.handle(req), (m) => this.log.warn(m));
-    await this.server.listen();
-    this.log.info('control socket listening', { socket: this.opts.socketPath });
-    if (this.opts.metrics) {
-      this.metricsServer = new MetricsServer(createMetricsRegistry(this), (m) => this.log.warn(m));
-      const at = await this.metricsServer.listen(this.opts.metrics);
-      this.log.info('metrics listening', { url: `http://${at}/metrics` });
-    }
+    if (!multiQueue) await this.listen();
+    if (!firstQueue) return;
 
     // Announce our addresses and VIPs (the kernel sends gratuitous ARP when an address comes up).
     for (const a of this.routes.addresses) this.host.gratuitousArp(a);
@@ -182,7 +217,148 @@ export class Director implements MetricsSource {
     tx.flush();
   }
 
+  /** The control socket and the metrics server. */
+  private async listen(): Promise<void> {
+    this.server = new ControlServer(this.opts.socketPath, (req) => this.handle(req), (m) => this.log.warn(m));
+    await this.server.listen();
+    this.log.info('control socket listening', { socket: this.opts.socketPath });
+    if (this.opts.metrics) {
+      this.metricsServer = new MetricsServer(createMetricsRegistry(this), (m) => this.log.warn(m), () => this.gatherQueueStats());
+      const at = await this.metricsServer.listen(this.opts.metrics);
+      this.log.info('metrics listening', { url: `http://${at}/metrics` });
+    }
+  }
+
+  /**
+   * Multiqueue (main thread): start one worker per queue, hand them the configuration applied so far,
+   * then serve the control socket. The rate estimator runs here, on the queues' summed counters.
+   */
+  private async startQueueWorkers(): Promise<void> {
+    const n = this.opts.queues!;
+    const workers = new QueueWorkers(
+      {
+        queues: n,
+        tap: this.opts.tap,
+        bridge: this.opts.bridge,
+        mac: this.mac,
+        addresses: this.opts.addresses,
+        addresses6: this.opts.addresses6 ?? [],
+        gateway: this.opts.gateway,
+        gateway6: this.opts.gateway6,
+        connMax: Math.ceil(this.opts.connMax / n),
+        sysctls: (this.opts.sysctls ?? new IpvsSysctls()).assignments(),
+        busyPollUs: this.opts.busyPollUs,
+        mtu: this.opts.mtu,
+        offload: this.opts.offload,
+        logFormat: this.log.format,
+      },
+      this.log,
+    );
+    this.workers = workers;
+    try {
+      await workers.start();
+      if (this.beforeWorkers.length > 0) {
+        const failed = workers.broadcast({ op: 'batch', commands: this.beforeWorkers }).find((r) => !r.ok);
+        if (failed) throw new Error(`the configuration did not apply on a queue: ${failed.message ?? failed.errno}`);
+      }
+    } catch (e) {
+      await workers.stop();
+      this.workers = null;
+      throw e;
+    }
+    this.beforeWorkers = [];
+    this.log.info('TAP queues up', { tap: this.opts.tap, queues: n });
+    this.timers.push(
+      setInterval(() => {
+        this.gatherQueueStats();
+        this.rates.run();
+      }, ESTIMATOR_PERIOD_MS),
+    );
+    await this.listen();
+  }
+
+  /** Multiqueue (main thread): make this replica's counters the sums of the queues' (no-op otherwise). */
+  private gatherQueueStats(): void {
+    const w = this.workers;
+    if (!w) return;
+    const tables: TableSnapshot[] = [];
+    for (const r of w.broadcast({ op: 'get-table' })) if (r.ok && r.table) tables.push(r.table);
+    addQueueTables(this.services, tables);
+  }
+
+  /** Keep the steering program's service-side addresses (VIPs, real servers, local addresses) current. */
+  private updateSteering(): void {
+    if (!this.steering) return;
+    const v4 = new Set<number>(this.services.vips);
+    const v6: Uint8Array[] = [];
+    const a6 = this.services.addresses6;
+    const addr6 = (id: number): void => {
+      const b = new Uint8Array(16);
+      a6.copyTo(id, b, 0);
+      v6.push(b);
+    };
+    for (const v of this.services.vips6) addr6(v);
+    const d = this.services.dests;
+    for (const svc of this.services.services) {
+      for (const id of svc.dests) {
+        if (d.inet6[id] === 1) addr6(d.addr[id]);
+        else v4.add(d.addr[id]);
+      }
+      for (const l of svc.laddrs) {
+        if (svc.config.af === 6) addr6(l);
+        else v4.add(l);
+      }
+    }
+    try {
+      this.steering.setServiceAddresses(v4, v6);
+    } catch (e) {
+      // The configuration stands; frames of the changed addresses may then reach another queue than their
+      // connection's, which drops them as belonging to no connection it knows.
+      this.log.error('steering program not updated', { error: (e as Error).message });
+    }
+  }
+
+  /** A multiqueue director's refusal of what it cannot do across queues (null: fine). */
+  private refusedAcrossQueues(commands: readonly Command[]): Reply | null {
+    if (!this.multiqueue) return null;
+    for (const c of commands) {
+      if ((c.op === 'add-service' || c.op === 'edit-service') && (c.service.flags & SVC_F_PERSISTENT) !== 0) {
+        const message = 'persistent services need tapvsd --queues 1: the queues split a client\'s connections between them';
+        this.log.warn('command refused', { op: c.op, error: message });
+        return { ok: false, errno: 'EINVAL', message };
+      }
+    }
+    return null;
+  }
+
+  /** Apply on every queue what the replica accepted; a queue that refuses is an internal error, reported. */
+  private toQueues(req: Request): Reply {
+    if (!this.multiqueue) return { ok: true };
+    if (!this.workers) {
+      if (req.op === 'batch') this.beforeWorkers.push(...req.commands);
+      else this.beforeWorkers.push(req as Command);
+      return { ok: true };
+    }
+    const replies = this.workers.broadcast(req);
+    const q = replies.findIndex((r) => !r.ok);
+    if (q < 0) return { ok: true };
+    const failed = replies[q];
+    const why = failed.ok ? '' : (failed.message ?? failed.errno);
+    this.log.error('a queue refused a command the configuration accepted', { queue: q, op: req.op, error: why });
+    return { ok: false, errno: 'EIO', message: `queue ${q}: ${why} (the queues may now differ)` };
+  }
+
   handle(req: Request): Reply {
+    if (this.workers) {
+      // Counters and connections live in the queues' workers.
+      this.gatherQueueStats();
+      if (req.op === 'get-connections') {
+        const connections: ConnectionSnapshot[] = [];
+        for (const r of this.workers.broadcast(req)) if (r.ok && r.connections) connections.push(...r.connections);
+        return { ok: true, connections };
+      }
+      if (req.op === 'get-counters') return { ok: true, counters: this.counters() };
+    }
     switch (req.op) {
       case 'get-table':
         return { ok: true, table: tableSnapshot(this.services, this.tracker, this.rates) };
@@ -200,15 +376,21 @@ export class Director implements MetricsSource {
         return this.getCheckers ? this.getCheckers() : { ok: false, errno: 'EOPNOTSUPP', message: 'tapvsd was not started with --keepalived' };
       case 'batch': {
         if (!Array.isArray(req.commands)) return { ok: false, errno: 'EINVAL', message: 'batch needs commands' };
-        const reply = this.applyCommands(req.commands);
+        const reply = this.refusedAcrossQueues(req.commands) ?? this.applyCommands(req.commands);
         if (reply.ok) this.log.info('rules restored', { commands: req.commands.length });
         return reply;
       }
       default: {
+        const refused = this.refusedAcrossQueues([req]);
+        if (refused) return refused;
+        // The replica's connection counts are the queues' (gathered above); it frees what it deletes at once.
+        if (this.multiqueue) this.services.dests.clearConnectionCounts();
         const commitTotals = this.totals.prepare([req]);
         const err = applyCommand(this.services, this.tracker.timeouts, req);
         if (err) return { ok: false, errno: err.errno, message: err.message };
         commitTotals();
+        const queues = this.toQueues(req);
+        if (!queues.ok) return queues;
         if (req.op === 'set-timeouts') this.log.info('timeouts set', { ...this.tracker.timeouts.get() });
         if (req.op === 'zero') this.log.info('counters zeroed');
         return { ok: true };
@@ -232,11 +414,12 @@ export class Director implements MetricsSource {
 
   /** One all-or-nothing batch (applyBatch), keeping the totals right across -Z. */
   private applyCommands(commands: Command[]): Reply {
+    if (this.multiqueue) this.services.dests.clearConnectionCounts();
     const commitTotals = this.totals.prepare(commands);
     const fail = applyBatch(this.services, this.tracker, commands);
     if (fail) return { ok: false, errno: fail.errno, failedIndex: fail.failedIndex, message: fail.message };
     commitTotals();
-    return { ok: true };
+    return this.toQueues({ op: 'batch', commands });
   }
 
   private serviceChanged(what: string, svc?: VirtualService): void {
@@ -249,7 +432,8 @@ export class Director implements MetricsSource {
         return `${d.addr}:${d.port}/w${d.weight}`;
       });
       this.log.info(`service ${what.replace('service-', '')}`, { service: name, scheduler: c.scheduler, dests });
-      if (what === 'service-added' && this.host && c.fwmark === 0) {
+      const announces = !this.opts.queue || this.opts.queue.index === 0;
+      if (what === 'service-added' && this.host && announces && c.fwmark === 0) {
         if (c.af === 6) {
           const vip = parseIpv6(c.addr)!;
           this.host.unsolicitedNeighborAdvert(vip, 0);
@@ -261,6 +445,7 @@ export class Director implements MetricsSource {
       }
     }
     this.pipeline?.resetDestinationCache();
+    this.updateSteering();
   }
 
   private watchTable(): void {
@@ -271,8 +456,12 @@ export class Director implements MetricsSource {
     }
   }
 
-  /** Data plane counters for status views and tests. */
+  /** Data plane counters for status views and tests (multiqueue: every queue's, and their sums). */
   counters(): Record<string, unknown> {
+    if (this.workers) {
+      const queues = this.workers.broadcast({ op: 'get-counters' }).map((r) => (r.ok && r.counters ? r.counters : {}));
+      return sumQueueCounters(queues);
+    }
     return {
       drops: this.pipeline?.drops.snapshot() ?? {},
       framesIn: this.pipeline?.framesIn ?? 0,
@@ -289,6 +478,7 @@ export class Director implements MetricsSource {
 
   /** The data plane's counters for the metrics collectors (null before start). */
   dataplaneCounters(): DataplaneCounters | null {
+    if (this.workers) return this.queueDataplaneCounters();
     const p = this.pipeline;
     if (!p) return null;
     return {
@@ -301,9 +491,32 @@ export class Director implements MetricsSource {
     };
   }
 
+  /** Multiqueue: the data plane counters summed over the queues. */
+  private queueDataplaneCounters(): DataplaneCounters {
+    const sum: DataplaneCounters = { drops: new Float64Array(DROP_REASON_COUNT), framesIn: 0, forwardedIn: 0, forwardedOut: 0, batches: 0, tap: {} };
+    for (const r of this.workers!.broadcast({ op: 'get-counters' })) {
+      const c = (r.ok && r.counters ? r.counters : {}) as { drops?: Record<string, number>; framesIn?: number; forwardedIn?: number; forwardedOut?: number; batches?: number; tap?: Record<string, number> };
+      DROP_REASON_NAMES.forEach((name, i) => (sum.drops[i] += c.drops?.[name] ?? 0));
+      sum.framesIn += c.framesIn ?? 0;
+      sum.forwardedIn += c.forwardedIn ?? 0;
+      sum.forwardedOut += c.forwardedOut ?? 0;
+      sum.batches += c.batches ?? 0;
+      const t = sum.tap as Record<string, number>;
+      for (const [k, v] of Object.entries(c.tap ?? {})) if (typeof v === 'number') t[k] = (t[k] ?? 0) + v;
+    }
+    return sum;
+  }
+
+  /** A relayed ARP or Neighbour Discovery frame (another queue received it): learn from it, answer nothing. */
+  learnFromRelayedFrame(frame: Uint8Array): void {
+    this.pipeline?.learnFromRelayedFrame(frame, 0, frame.length, performance.now());
+  }
+
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    await this.workers?.stop();
+    this.workers = null;
     await this.metricsServer?.close();
     this.metricsServer = null;
     await this.server?.close();
@@ -314,5 +527,7 @@ export class Director implements MetricsSource {
       this.log.info('TAP closed', { tap: this.opts.tap, removed: created });
       this.tap = null;
     }
+    this.steering?.close();
+    this.steering = null;
   }
 }

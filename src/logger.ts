@@ -7,7 +7,7 @@ const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error:
 
 export class Logger {
   constructor(
-    private readonly format: 'text' | 'json' = 'text',
+    readonly format: 'text' | 'json' = 'text',
     private readonly minLevel: LogLevel = 'info',
     private readonly out: (line: string) => void = (l) => process.stderr.write(l + '\n'),
   ) {}

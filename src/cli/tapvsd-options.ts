@@ -12,7 +12,7 @@ import { parseMetricsListen, type MetricsListen } from '../stats/metrics-server.
 
 export const USAGE = `Usage: tapvsd --tap IFNAME [--bridge BRIDGE] [--mac MAC] --address IP/PREFIX [--address IP/PREFIX ...]
               [--gateway IP] [--socket PATH] [--rules FILE] [--conn-max N] [--log-format text|json]
-              [--metrics HOST:PORT] [--keepalived FILE] [--no-offload]
+              [--metrics HOST:PORT] [--keepalived FILE] [--no-offload] [--queues N]
        tapvsd --keepalived FILE [--rules FILE] --check
 
   --tap IFNAME        TAP device to create (or attach to) in the current network namespace
@@ -35,6 +35,11 @@ export const USAGE = `Usage: tapvsd --tap IFNAME [--bridge BRIDGE] [--mac MAC] -
                       services cut them in userspace); --offload asks for them explicitly
   --busy-poll-us N    after a batch, keep polling the TAP for N µs (0..1000, default 0 = off): lower
                       latency for CPU spent while traffic flows (an idle daemon does not spin)
+  --queues N          TAP queues (1..16, default 1). N > 1 opens a multiqueue TAP with one worker
+                      thread per queue, each with its own connection table (--conn-max shared out); a
+                      BPF program steers both directions of a connection to one queue. Persistent
+                      services are refused (a client's connections spread over queues), and lc/wlc
+                      and friends count each queue's connections only
   --sysctl NAME=VALUE IPVS behaviour switch, named as the kernel's sysctl (repeatable):
                       expire_nodest_conn=0|1, expire_quiescent_template=0|1, conn_reuse_mode=0..3
   --keepalived FILE   load the LVS part of a keepalived.conf at start (after --rules, as a second
@@ -58,6 +63,7 @@ export interface DaemonArgs {
   logFormat: 'text' | 'json';
   sysctls: IpvsSysctls;
   busyPollUs?: number;
+  queues?: number;
   offload?: boolean;
   mtu?: number;
   metrics?: MetricsListen;
@@ -183,6 +189,12 @@ export function parseDaemonArgs(argv: string[]): DaemonArgs | 'help' {
         const n = Number(value());
         if (!Number.isInteger(n) || n < 0 || n > 1000) throw new UsageError(`invalid --busy-poll-us '${argv[i]}' (0..1000)`);
         out.busyPollUs = n;
+        break;
+      }
+      case '--queues': {
+        const n = Number(value());
+        if (!Number.isInteger(n) || n < 1 || n > 16) throw new UsageError(`invalid --queues '${argv[i]}' (1..16)`);
+        out.queues = n;
         break;
       }
       case '--sysctl': {

@@ -5,7 +5,7 @@
  *
  *   tapvsd --tap IFNAME [--bridge BRIDGE] [--mac MAC] --address IP/PREFIX [--address ...]
  *          [--gateway IP] [--socket PATH] [--rules FILE] [--conn-max N] [--log-format text|json]
- *          [--metrics HOST:PORT] [--keepalived FILE]
+ *          [--metrics HOST:PORT] [--keepalived FILE] [--queues N]
  *   tapvsd --keepalived FILE [--rules FILE] --check
  *
  * SIGHUP re-reads --rules FILE and replaces the configuration with it, all or nothing. With
@@ -51,6 +51,7 @@ async function main(argv: string[]): Promise<number> {
     connMax: args.connMax,
     sysctls: args.sysctls,
     busyPollUs: args.busyPollUs,
+    queues: args.queues,
     offload: args.offload,
     mtu: args.mtu,
     logger,

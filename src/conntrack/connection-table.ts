@@ -80,6 +80,11 @@ export class ConnectionTable {
   replyNeighbor: Int32Array;
   /** 1 while the id holds an entry. */
   live: Uint8Array;
+  /**
+   * Multiqueue (tapvsd --queues N): the TAP queue whose connections this table holds, of how many. FULLNAT
+   * then allocates only local ports whose replies the steering program brings to this queue.
+   */
+  queue = { index: 0, count: 1 };
 
   private wheelNext: Int32Array;
   private wheelPrev: Int32Array;

@@ -88,6 +88,7 @@ const STRERROR: Readonly<Record<Errno, string>> = {
   EPERM: 'Operation not permitted',
   EOPNOTSUPP: 'Operation not supported',
   EAFNOSUPPORT: 'Address family not supported by protocol',
+  EIO: 'Input/output error',
 };
 
 /**

@@ -79,7 +79,7 @@ export interface RealServerCheckStatus {
 }
 
 /** errno names the kernel's IPVS code returns, plus ERANGE for threshold order. */
-export type Errno = 'EEXIST' | 'ENOENT' | 'ESRCH' | 'EINVAL' | 'ERANGE' | 'ENOMEM' | 'EPERM' | 'EOPNOTSUPP' | 'EAFNOSUPPORT';
+export type Errno = 'EEXIST' | 'ENOENT' | 'ESRCH' | 'EINVAL' | 'ERANGE' | 'ENOMEM' | 'EPERM' | 'EOPNOTSUPP' | 'EAFNOSUPPORT' | 'EIO';
 
 export type Reply =
   | { ok: true; table?: TableSnapshot; connections?: ConnectionSnapshot[]; timeouts?: Timeouts; counters?: Record<string, unknown>; checkers?: RealServerCheckStatus[]; message?: string }

@@ -34,4 +34,13 @@ export class IpvsSysctls {
         return `unknown sysctl '${name}' (known: ${SYSCTL_NAMES.join(', ')})`;
     }
   }
+
+  /** The settings as `set` takes them (to hand them to another thread). */
+  assignments(): string[] {
+    return [
+      `expire_nodest_conn=${this.expireNodestConn}`,
+      `expire_quiescent_template=${this.expireQuiescentTemplate}`,
+      `conn_reuse_mode=${this.connReuseMode}`,
+    ];
+  }
 }

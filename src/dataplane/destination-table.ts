@@ -110,6 +110,17 @@ export class DestinationTable {
     this.freeList.push(id);
   }
 
+  /**
+   * Zero every destination's connection counts. Only for a table that no connection tracker counts in:
+   * the main thread's replica of a multiqueue director, whose counts are the queues' sums.
+   */
+  clearConnectionCounts(): void {
+    this.activeConns.fill(0);
+    this.inactConns.fill(0);
+    this.persistConns.fill(0);
+    this.onePacketConns.fill(0);
+  }
+
   /** Kernel ip_vs_dest_conn_overhead: activeconns * 256 + inactconns. */
   overhead(id: number): number {
     return this.activeConns[id] * 256 + this.inactConns[id];

@@ -9,7 +9,8 @@
  * xor of their words, IPVS's fold), so a client whose fold equals a service address's would be taken for
  * the service side - only its own connections would then be steered by the other end. Frames that are not
  * TCP/UDP go to queue 0. FULLNAT replies are addressed to a local address, so their client end is not in
- * the frame: steering them needs local ports allocated per queue (not done).
+ * the frame: the local address and port stand for it, and each queue allocates only local ports that
+ * steer to itself (steeringQueue, used by src/modes/fullnat.ts).
  */
 import { requireNativeAddon } from './native-addon.js';
 import type { Tap } from './tap.js';
@@ -50,6 +51,14 @@ export class FlowSteering {
     a.closeFd(this.progFd);
     a.closeFd(this.mapFd);
   }
+}
+
+/**
+ * The queue the program picks for a frame whose client end is `key`:`port` (key: an IPv4 address, or an
+ * IPv6 address's fold), as tun.c takes it: the program's 16-bit result modulo the number of queues.
+ */
+export function steeringQueue(key: number, port: number, queues: number): number {
+  return (Math.imul(key ^ port, 0x9e3779b1) >>> 16) % queues;
 }
 
 /** The program's key for an IPv6 address: the xor of its four words (host order). */

@@ -18,6 +18,8 @@ import type { HostStack } from './host.js';
 import type { RoutingTable } from './routes.js';
 import type { TxBatch } from './tx-batch.js';
 import { ARP_LEN, ARP_OP_REPLY, ARP_OP_REQUEST, ArpView } from './wire/arp.js';
+/** Multiqueue: neighbour frames relayed to the other queues per second at most (an ARP flood stays local). */
+export const NEIGHBOR_RELAYS_PER_SECOND = 200;
 import { ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, EthernetView } from './wire/ethernet.js';
 import type { Ipv6Addresses } from './addresses6.js';
 import { Ipv6Pipeline } from './pipeline6.js';
@@ -73,6 +75,16 @@ export class Pipeline {
 
   /** IPv6: the director's presence and IPv6 services. */
   readonly v6: Ipv6Pipeline;
+  /**
+   * Multiqueue, queue 0 (the steering program gives it every frame that is not TCP/UDP): a copy of each
+   * ARP or Neighbour Discovery frame that teaches a neighbour, for the other queues' pipelines
+   * (learnFromRelayedFrame). At most NEIGHBOR_RELAYS_PER_SECOND; the rest are counted, not relayed.
+   */
+  onNeighborFrame: ((frame: Uint8Array) => void) | null = null;
+  /** Neighbour frames not relayed because the second's budget was spent. */
+  neighborRelaysSuppressed = 0;
+  private relayWindowStart = 0;
+  private relayedInWindow = 0;
   /** Offload state (virtio_net_hdr) of the frame being processed; rxVnet is set by the director with --offload. */
   readonly offload = new FrameOffload();
   /** Sending to IPv4 next hops (ARP). */
@@ -100,6 +112,7 @@ export class Pipeline {
   ) {
     this.hops = new NextHopSender(mac, neighbors, tx, this.offload, this.drops, (hop) => host.arpRequest(routes.sourceFor(hop), hop));
     this.v6 = new Ipv6Pipeline(mac, services, tracker, host, tx, this.drops, this, this.offload, neighbors6);
+    this.v6.relayNeighborFrame = (buf, off, len) => this.relayNeighborFrame(buf, off, len);
   }
 
   /** The director's own IPv6 addresses (tapvsd --address with an IPv6 address) and IPv6 gateway. */
@@ -193,10 +206,41 @@ export class Pipeline {
       if (forUs || op === ARP_OP_REPLY) {
         const slot = this.neighbors.learn(sender, buf, a.senderMacOff, this.now);
         this.flushPending(slot);
+        if (this.onNeighborFrame !== null) this.relayNeighborFrame(buf, off, ETH_HEADER_LEN + ARP_LEN);
       } else this.neighbors.refreshIfKnown(sender, buf, a.senderMacOff, this.now);
     }
     if (op === ARP_OP_REQUEST && forUs && sender !== target) this.host.arpReply(buf, a.off, target);
     else this.drop(D.DROP_HOST);
+  }
+
+  /** Hand a copy of a neighbour-teaching frame to onNeighborFrame, within the budget (multiqueue). */
+  relayNeighborFrame(buf: Uint8Array, off: number, len: number): void {
+    if (this.onNeighborFrame === null) return;
+    if (this.now - this.relayWindowStart >= 1000) {
+      this.relayWindowStart = this.now;
+      this.relayedInWindow = 0;
+    }
+    if (this.relayedInWindow >= NEIGHBOR_RELAYS_PER_SECOND) {
+      this.neighborRelaysSuppressed++;
+      return;
+    }
+    this.relayedInWindow++;
+    this.onNeighborFrame(buf.slice(off, off + len)); // a copy: rare frames, not the forwarding path
+  }
+
+  /**
+   * Learn from an ARP or Neighbour Discovery frame another queue received (multiqueue): the neighbour
+   * cache takes what it says and frames waiting for it leave; nothing is answered and nothing counted.
+   */
+  learnFromRelayedFrame(buf: Uint8Array, off: number, len: number, now: number): void {
+    this.now = now;
+    if (len < ETH_HEADER_LEN) return;
+    const type = (buf[off + 12] << 8) | buf[off + 13];
+    if (type === ETHERTYPE_ARP && len >= ETH_HEADER_LEN + ARP_LEN) {
+      const a = this.arp.at(buf, off + ETH_HEADER_LEN);
+      if (a.isEthernetIpv4() && a.senderIp !== 0) this.flushPending(this.neighbors.learn(a.senderIp, buf, a.senderMacOff, now));
+    } else if (type === ETHERTYPE_IPV6) this.v6.learnFromRelayedFrame(buf, off, len, now);
+    this.tx.flush();
   }
 
   // ---- IPv4 ---------------------------------------------------------------------------------------

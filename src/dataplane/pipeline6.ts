@@ -91,6 +91,9 @@ export class Ipv6Pipeline {
   /** Free bytes before the frame being processed. */
   headroom = 0;
 
+  /** Multiqueue: hands a Neighbour Discovery frame to the other queues (set by the IPv4 pipeline). */
+  relayNeighborFrame: (buf: Uint8Array, off: number, len: number) => void = () => {};
+
   constructor(
     private readonly mac: Uint8Array,
     private readonly services: ServiceTable,
@@ -388,12 +391,16 @@ export class Ipv6Pipeline {
       // RFC 4861 §7.1.1: hop limit 255, code 0; answered for our addresses, VIPs and local addresses.
       if (buf[ip + 7] === 255 && buf[icmp + 1] === 0 && plen >= 24 && this.isOwn(buf, icmp + 8)) {
         this.learnFromSolicit(buf, ip, icmp, plen);
+        this.relayNeighborFrame(buf, off, ETH_HEADER_LEN + IPV6_HEADER_LEN + plen);
         this.host.neighborAdvert(buf, off, ip, icmp + 8);
       }
       return this.drop(D.DROP_HOST);
     }
     if (type === ND_NEIGHBOR_ADVERT) {
-      if (buf[ip + 7] === 255 && plen >= 24) this.learnFromAdvert(buf, off, icmp, plen);
+      if (buf[ip + 7] === 255 && plen >= 24) {
+        this.learnFromAdvert(buf, off, icmp, plen);
+        this.relayNeighborFrame(buf, off, ETH_HEADER_LEN + IPV6_HEADER_LEN + plen);
+      }
       return this.drop(D.DROP_HOST);
     }
     const own = this.isOwn(buf, dstOff);
@@ -506,6 +513,18 @@ export class Ipv6Pipeline {
     if (this.own !== null && this.own.isLocal(buf, off)) return true;
     const id = this.ids.find(buf, off);
     return id > 0 && (this.services.isVip6(id) || this.services.isLocalAddress6(id));
+  }
+
+  /** A Neighbour Discovery frame another queue received (multiqueue): learn from it, answer nothing. */
+  learnFromRelayedFrame(buf: Uint8Array, off: number, len: number, now: number): void {
+    this.now = now;
+    const ip = off + ETH_HEADER_LEN;
+    if (!this.enabled || len < ETH_HEADER_LEN + IPV6_HEADER_LEN + 24 || buf[ip + 6] !== IPPROTO_ICMPV6 || buf[ip + 7] !== 255) return;
+    const plen = read16(buf, ip + 4);
+    if (plen < 24 || plen > len - ETH_HEADER_LEN - IPV6_HEADER_LEN) return;
+    const icmp = ip + IPV6_HEADER_LEN;
+    if (buf[icmp] === ND_NEIGHBOR_SOLICIT) this.learnFromSolicit(buf, ip, icmp, plen);
+    else if (buf[icmp] === ND_NEIGHBOR_ADVERT) this.learnFromAdvert(buf, off, icmp, plen);
   }
 
   /** A solicitation's source link-layer option refreshes what we know of the solicitor. */

@@ -16,6 +16,8 @@ import type { Ipv4View } from '../dataplane/wire/ipv4.js';
 import { rewriteDestinationEndpoint, rewriteSourceEndpoint } from './endpoint-rewrite.js';
 import { rewriteDestinationEndpoint6, rewriteSourceEndpoint6 } from './endpoint-rewrite6.js';
 import type { Ipv6AddressIds } from '../dataplane/ipv6-address-ids.js';
+import { steeringQueue } from '../dataplane/flow-steering.js';
+import { PROTO_INET6 } from '../conntrack/connection-flags.js';
 
 export const LPORT_MIN = 5000;
 export const LPORT_MAX = 65535;
@@ -23,13 +25,17 @@ export const LPORT_TRIES = 10000;
 
 /**
  * A free local port on `lip` towards RIP:rport, advancing `counters[slot]` (the LIP's counter); -1 when none
- * is found within LPORT_TRIES attempts.
+ * is found within LPORT_TRIES attempts. On one queue of a multiqueue TAP (table.queue) only ports whose
+ * replies the steering program brings back to this queue are taken (as DPVS gives each lcore its ports).
  */
 export function allocateLocalPort(table: ConnectionTable, protocol: number, rip: number, rport: number, lip: number, counters: Uint32Array, slot: number): number {
   const range = LPORT_MAX - LPORT_MIN + 1;
+  const queues = table.queue.count, queue = table.queue.index;
+  const steeringKey = queues > 1 && (protocol & PROTO_INET6) !== 0 ? table.addresses6.fold(lip) : lip;
   for (let t = 0; t < LPORT_TRIES; t++) {
     const port = LPORT_MIN + (counters[slot] % range);
     counters[slot] = (counters[slot] + 1) >>> 0;
+    if (queues > 1 && steeringQueue(steeringKey, port, queues) !== queue) continue;
     if (table.lookupOutFullnat(protocol, rip, rport, lip, port) < 0) return port;
   }
   return -1;

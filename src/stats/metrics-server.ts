@@ -24,6 +24,8 @@ export class MetricsServer {
   constructor(
     private readonly registry: Registry,
     private readonly onError: (message: string) => void,
+    /** Called before each scrape (a multiqueue director gathers its queues' counters there). */
+    private readonly beforeScrape: () => void = () => {},
   ) {}
 
   /** Listen; resolves with the bound address (`host:port`, the real port when 0 was asked). */
@@ -41,6 +43,11 @@ export class MetricsServer {
       if (path !== '/metrics') {
         res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found\n');
         return;
+      }
+      try {
+        this.beforeScrape();
+      } catch (e) {
+        this.onError(`metrics collection failed: ${(e as Error).message}`);
       }
       this.registry.metrics().then(
         (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(req.method === 'HEAD' ? undefined : text),

@@ -37,6 +37,14 @@ describe('tapvsd options', () => {
     expect(parse('--tap t0 --address 198.18.1.1/24 --no-offload --offload').offload).toBe(true);
   });
 
+  it('--queues N: 1..16 worker queues', () => {
+    expect(parse('--tap t0 --address 198.18.1.1/24').queues).toBeUndefined();
+    expect(parse('--tap t0 --address 198.18.1.1/24 --queues 2').queues).toBe(2);
+    expect(refusal('--tap t0 --address 198.18.1.1/24 --queues 0')).toBe("invalid --queues '0' (1..16)");
+    expect(refusal('--tap t0 --address 198.18.1.1/24 --queues 17')).toBe("invalid --queues '17' (1..16)");
+    expect(refusal('--tap t0 --address 198.18.1.1/24 --queues two')).toBe("invalid --queues 'two' (1..16)");
+  });
+
   it('refuses bad input with a message that names it', () => {
     expect(refusal('--tap t0')).toBe('at least one --address is required');
     expect(refusal('--tap t0 --address fd00::1/129')).toBe("invalid address 'fd00::1/129' (expected IPv6/PREFIX)");

@@ -1,0 +1,117 @@
+/**
+ * The worker threads of a multiqueue director (tapvsd --queues N), seen from the main thread.
+ *
+ * Each worker (src/queue-worker.ts) owns one queue of the TAP and runs a whole data plane on it: its own
+ * Pipeline, ConnectionTracker and replica of the service table. The main thread keeps the control plane
+ * (control socket, keepalived, metrics) and talks to the workers with synchronous calls: it posts a
+ * control request on a worker's MessagePort and waits on a shared word (Atomics.wait) until the worker
+ * has answered, then takes the answer off the port (receiveMessageOnPort). So `Director.handle` stays
+ * synchronous, as the control socket and keepalived expect, and every worker has applied a command before
+ * the client hears "ok".
+ *
+ * Worker 0 opens its queue first (it creates the device, sets MTU, bridge and link, and attaches the
+ * steering program); the others attach afterwards. Frames that teach neighbours (ARP, Neighbour Discovery)
+ * are not TCP/UDP, so the steering program gives them all to queue 0: worker 0 relays them here and they
+ * are passed on to the other workers (`relayNeighborFrame`).
+ */
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import type { Reply, Request } from './control/protocol.js';
+import type { Logger } from './logger.js';
+import type { QueueWorkerData, QueueWorkerEvent } from './queue-worker.js';
+
+/** How long a control call waits for a worker before it reports the worker as not answering. */
+const CALL_TIMEOUT_MS = 10_000;
+
+interface QueueWorkerHandle {
+  worker: Worker;
+  port: MessagePort;
+  /** [0]: 1 once the worker has posted its answer to the current call. */
+  signal: Int32Array;
+  exited: boolean;
+}
+
+export class QueueWorkers {
+  private readonly handles: QueueWorkerHandle[] = [];
+
+  constructor(
+    private readonly base: Omit<QueueWorkerData, 'queue' | 'port' | 'signal'>,
+    private readonly log: Logger,
+  ) {}
+
+  get count(): number {
+    return this.handles.length;
+  }
+
+  /** Start the workers one after the other (queue 0 creates the device); rejects when one cannot start. */
+  async start(): Promise<void> {
+    const queues = this.base.queues;
+    for (let q = 0; q < queues; q++) await this.startOne(q);
+  }
+
+  private startOne(index: number): Promise<void> {
+    const { port1, port2 } = new MessageChannel();
+    const signal = new Int32Array(new SharedArrayBuffer(4));
+    const data: QueueWorkerData = { ...this.base, queue: index, port: port2, signal };
+    const worker = new Worker(new URL('./queue-worker.js', import.meta.url), { workerData: data, transferList: [port2] });
+    const handle: QueueWorkerHandle = { worker, port: port1, signal, exited: false };
+    this.handles.push(handle);
+    return new Promise((resolve, reject) => {
+      let ready = false;
+      worker.on('message', (m: QueueWorkerEvent) => {
+        if (m.kind === 'ready') {
+          ready = true;
+          resolve();
+        } else if (m.kind === 'failed') reject(new Error(`queue ${index}: ${m.error}`));
+        else if (m.kind === 'neighbor-frame') this.relayNeighborFrame(index, m.frame);
+      });
+      worker.on('error', (e) => {
+        this.log.error('queue worker failed', { queue: index, error: e.message });
+        if (!ready) reject(new Error(`queue ${index}: ${e.message}`));
+      });
+      worker.on('exit', (code) => {
+        handle.exited = true;
+        if (!ready) reject(new Error(`queue ${index}: worker exited (${code}) before it was ready`));
+        else if (code !== 0) this.log.error('queue worker exited', { queue: index, code });
+      });
+    });
+  }
+
+  /** A frame that teaches neighbours, received by worker `from`: every other worker learns from it. */
+  private relayNeighborFrame(from: number, frame: Uint8Array): void {
+    this.handles.forEach((h, q) => {
+      if (q !== from && !h.exited) h.worker.postMessage({ kind: 'neighbor-frame', frame });
+    });
+  }
+
+  /** One control request to worker `q`, answered synchronously. */
+  call(q: number, req: Request): Reply {
+    const h = this.handles[q];
+    if (!h || h.exited) return { ok: false, errno: 'EIO', message: `queue ${q} is not running` };
+    Atomics.store(h.signal, 0, 0);
+    h.port.postMessage(req);
+    const waited = Atomics.wait(h.signal, 0, 0, CALL_TIMEOUT_MS);
+    const m = receiveMessageOnPort(h.port);
+    if (!m) return { ok: false, errno: 'EIO', message: `queue ${q} did not answer (${waited})` };
+    return m.message as Reply;
+  }
+
+  /** The same request to every worker, in queue order; their answers. */
+  broadcast(req: Request): Reply[] {
+    return this.handles.map((_, q) => this.call(q, req));
+  }
+
+  /** Stop the workers: each closes its queue; the device goes away with the last one (if it was created). */
+  async stop(): Promise<void> {
+    const stopping = this.handles.map(async (h) => {
+      if (h.exited) return;
+      const exited = new Promise<void>((resolve) => h.worker.once('exit', () => resolve()));
+      h.worker.postMessage({ kind: 'stop' });
+      const timer = setTimeout(() => void h.worker.terminate(), 5000);
+      await exited;
+      clearTimeout(timer);
+      h.port.close();
+    });
+    await Promise.all(stopping);
+    this.handles.length = 0;
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * tapvsd --queues 2 end to end: a multiqueue TAP with one worker thread per queue, each with its own
+ * pipeline and connection table, and tapvs's BPF steering bringing both directions of a connection to
+ * one queue. Real clients and servers in the lab's namespaces (IPv4 and IPv6): every connection must
+ * complete, both queues must carry traffic, and the listings must show the sum of the queues.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ControlClient } from '../../src/control/client.js';
+import { LAB_VIP, LAB_VIP6, labRealServer, labRealServer6 } from '../../src/lab/topology.js';
+import { SKIP_REASON, servers, tapvsOk, useLab, type Served } from './lab-fixture.js';
+
+const VIP = LAB_VIP;
+const RS1 = labRealServer(0);
+const RS2 = labRealServer(1);
+const FN_VIP = '198.18.1.103';
+const LIP = '198.18.2.200';
+
+interface QueueCounters {
+  framesIn: number;
+  connections: number;
+  queues: { framesIn: number; forwardedIn: number; connections: number }[];
+}
+
+describe.skipIf(SKIP_REASON !== null)('tapvsd --queues 2', () => {
+  // Rules applied before the queues start: the workers must get them too.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tapvs-mq-'));
+  const rulesFile = path.join(dir, 'rules');
+  fs.writeFileSync(rulesFile, `-A -t ${VIP}:8080 -s wrr\n-a -t ${VIP}:8080 -r ${RS2}:80 -m -w 1\n`);
+  const { lab, daemon } = useLab({ ipv6: true, directorArgs: ['--queues', '2', '--rules', rulesFile, '--metrics', '127.0.0.1:0'] });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  /** GET the metrics from inside the director's namespace (where tapvsd bound 127.0.0.1). */
+  async function scrape(): Promise<string> {
+    const url = /metrics listening url=(\S+)/.exec(daemon().output())![1];
+    const r = await lab().exec(lab().dir, process.execPath, ['-e', `fetch(${JSON.stringify(url)}).then(async (r) => process.stdout.write(await r.text()))`]);
+    if (r.code !== 0) throw new Error(`scrape failed: ${r.stderr}`);
+    return r.stdout;
+  }
+
+  async function counters(): Promise<QueueCounters> {
+    const client = new ControlClient(lab().socketPath);
+    try {
+      const reply = await client.request({ op: 'get-counters' });
+      if (!reply.ok) throw new Error(reply.message ?? reply.errno);
+      return reply.counters as unknown as QueueCounters;
+    } finally {
+      client.close();
+    }
+  }
+
+  it('the --rules file applied before the queues started works on both', async () => {
+    const res = await lab().client<Served[]>(['http', `${VIP}:8080`, '--count', '10']);
+    expect(res.filter((r) => r.error)).toEqual([]);
+    expect(new Set(servers(res))).toEqual(new Set(['rs2']));
+    const c = await counters();
+    for (const q of c.queues) expect(q.forwardedIn).toBeGreaterThan(0);
+  });
+
+  it('NAT over both queues: every connection completes, listings and metrics sum the queues', async () => {
+    await tapvsOk(lab(), ['-C']);
+    await tapvsOk(lab(), ['-A', '-t', `${VIP}:80`, '-s', 'rr']);
+    await tapvsOk(lab(), ['-a', '-t', `${VIP}:80`, '-r', `${RS1}:80`, '-m']);
+    await tapvsOk(lab(), ['-a', '-t', `${VIP}:80`, '-r', `${RS2}:80`, '-m']);
+    const res = await lab().client<Served[]>(['http', `${VIP}:80`, '--count', '60']);
+    expect(res.filter((r) => r.error)).toEqual([]);
+    expect(new Set(servers(res))).toEqual(new Set(['rs1', 'rs2']));
+
+    const c = await counters();
+    expect(c.queues).toHaveLength(2);
+    // Client ports spread the connections over both queues; the replies came back to the same queue
+    // (else the connections above would not have completed).
+    for (const q of c.queues) expect(q.forwardedIn).toBeGreaterThan(20);
+    expect(c.framesIn).toBe(c.queues[0].framesIn + c.queues[1].framesIn);
+
+    // The listing is the sum of both queues' counts: 60 connections, none of them active any more.
+    const stats = await tapvsOk(lab(), ['-L', '-n', '--stats', '--exact']);
+    const svc = stats.split('\n').find((l) => l.startsWith('TCP'))!.trim().split(/\s+/);
+    expect(Number(svc[2])).toBe(60); // Conns
+    // Every connection is counted on one queue or the other (the last FINs may still be on their way).
+    let counted = 0;
+    for (let attempt = 0; attempt < 25 && counted !== 60; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, 200));
+      const list = await tapvsOk(lab(), ['-L', '-n']);
+      counted = list
+        .split('\n')
+        .filter((l) => l.startsWith('  -> 198.'))
+        .reduce((n, l) => n + Number(l.trim().split(/\s+/)[4]) + Number(l.trim().split(/\s+/)[5]), 0);
+    }
+    expect(counted).toBe(60);
+    const conns = await tapvsOk(lab(), ['-L', '-n', '-c']);
+    // Both queues' connections, the rules file service's ones (deleted by -C) included, as ipvsadm -L -c shows them.
+    expect(conns.split('\n').filter((l) => / 198\.18\.1\.100:80 /.test(l)).length).toBe(60);
+    expect(conns.split('\n').filter((l) => / 198\.18\.1\.100:8080 /.test(l)).length).toBe(10);
+    // The director's totals: these 60 and the 10 of the rules file's service (deleted by -C, still counted).
+    const metrics = await scrape();
+    expect(metrics).toMatch(/^node_ipvs_connections_total 70$/m);
+    // Each queue schedules round robin on its own, so the split between the two need not be 30/30.
+    const inactive = [...metrics.matchAll(/^node_ipvs_backend_connections_inactive\{local_address="198\.18\.1\.100",local_port="80",.*\} (\d+)$/gm)].map((m) => Number(m[1]));
+    expect(inactive).toHaveLength(2);
+    expect(inactive[0] + inactive[1]).toBe(60);
+  });
+
+  it('UDP and FULLNAT: each queue takes local ports whose replies come back to it', async () => {
+    await tapvsOk(lab(), ['-C']);
+    await tapvsOk(lab(), ['-A', '-t', `${FN_VIP}:80`, '-s', 'rr']);
+    await tapvsOk(lab(), ['--add-laddr', '-t', `${FN_VIP}:80`, '-z', LIP]);
+    await tapvsOk(lab(), ['-a', '-t', `${FN_VIP}:80`, '-r', `${RS1}:80`, '--fullnat']);
+    await tapvsOk(lab(), ['-a', '-t', `${FN_VIP}:80`, '-r', `${RS2}:80`, '--fullnat']);
+    const res = await lab().client<Served[]>(['http', `${FN_VIP}:80`, '--count', '40']);
+    expect(res.filter((r) => r.error)).toEqual([]);
+    for (const r of res) expect(r.peer).toBe(LIP);
+
+    await tapvsOk(lab(), ['-A', '-u', `${VIP}:9000`, '-s', 'rr']);
+    await tapvsOk(lab(), ['-a', '-u', `${VIP}:9000`, '-r', `${RS1}:9000`, '-m']);
+    const udp = await lab().client<Served[]>(['udp-new', `${VIP}:9000`, '--count', '20']);
+    expect(udp.filter((r) => r.error)).toEqual([]);
+    const c = await counters();
+    for (const q of c.queues) expect(q.forwardedIn).toBeGreaterThan(10);
+  });
+
+  it('IPv6 NAT: Neighbour Discovery learnt on queue 0 reaches the other queue', async () => {
+    await tapvsOk(lab(), ['-C']);
+    await tapvsOk(lab(), ['-A', '-t', `[${LAB_VIP6}]:80`, '-s', 'rr']);
+    await tapvsOk(lab(), ['-a', '-t', `[${LAB_VIP6}]:80`, '-r', `[${labRealServer6(0)}]:80`, '-m']);
+    await tapvsOk(lab(), ['-a', '-t', `[${LAB_VIP6}]:80`, '-r', `[${labRealServer6(1)}]:80`, '-m']);
+    const res = await lab().client<Served[]>(['http', `[${LAB_VIP6}]:80`, '--count', '30']);
+    expect(res.filter((r) => r.error)).toEqual([]);
+    expect(new Set(servers(res))).toEqual(new Set(['rs1', 'rs2']));
+  });
+
+  it('refuses a persistent service, with nothing applied', async () => {
+    await tapvsOk(lab(), ['-C']);
+    const r = await lab().tapvs(['-A', '-t', `${VIP}:81`, '-s', 'rr', '-p', '60']);
+    expect(r.code).not.toBe(0);
+    expect(await tapvsOk(lab(), ['-S', '-n'])).toBe('');
+    expect(daemon().output()).toContain('persistent services need tapvsd --queues 1');
+  });
+});

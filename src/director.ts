@@ -105,6 +105,11 @@ export class Director implements MetricsSource {
   private steering: FlowSteering | null = null;
   /** Multiqueue, before the workers run: the commands applied so far, replayed to them at start. */
   private beforeWorkers: Command[] = [];
+  /**
+   * Multiqueue: a queue's worker died after it started. Its queue's frames go nowhere from then on, so
+   * tapvsd exits (as a single-queue daemon would on the same fault) for its supervisor to restart it.
+   */
+  onQueueLost: ((queue: number, why: string) => void) | null = null;
   /** Set in queue 0's worker: ARP and Neighbour Discovery frames, for the other queues to learn from. */
   onNeighborFrame: ((frame: Uint8Array) => void) | null = null;
   private lastTableFullLog = 0;
@@ -255,6 +260,10 @@ export class Director implements MetricsSource {
       this.log,
     );
     this.workers = workers;
+    workers.onLost = (queue, why) => {
+      this.log.error('a queue stopped working', { queue, error: why });
+      this.onQueueLost?.(queue, why);
+    };
     try {
       await workers.start();
       if (this.beforeWorkers.length > 0) {

@@ -32,6 +32,9 @@ interface QueueWorkerHandle {
 
 export class QueueWorkers {
   private readonly handles: QueueWorkerHandle[] = [];
+  private stopping = false;
+  /** Called when a running queue's worker dies (its queue's traffic then goes nowhere). */
+  onLost: (queue: number, why: string) => void = () => {};
 
   constructor(
     private readonly base: Omit<QueueWorkerData, 'queue' | 'port' | 'signal'>,
@@ -64,14 +67,16 @@ export class QueueWorkers {
         } else if (m.kind === 'failed') reject(new Error(`queue ${index}: ${m.error}`));
         else if (m.kind === 'neighbor-frame') this.relayNeighborFrame(index, m.frame);
       });
+      let failure = '';
       worker.on('error', (e) => {
+        failure = e.message;
         this.log.error('queue worker failed', { queue: index, error: e.message });
         if (!ready) reject(new Error(`queue ${index}: ${e.message}`));
       });
       worker.on('exit', (code) => {
         handle.exited = true;
         if (!ready) reject(new Error(`queue ${index}: worker exited (${code}) before it was ready`));
-        else if (code !== 0) this.log.error('queue worker exited', { queue: index, code });
+        else if (!this.stopping) this.onLost(index, failure || `worker exited (${code})`);
       });
     });
   }
@@ -102,6 +107,7 @@ export class QueueWorkers {
 
   /** Stop the workers: each closes its queue; the device goes away with the last one (if it was created). */
   async stop(): Promise<void> {
+    this.stopping = true;
     const stopping = this.handles.map(async (h) => {
       if (h.exited) return;
       const exited = new Promise<void>((resolve) => h.worker.once('exit', () => resolve()));

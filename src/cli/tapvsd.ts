@@ -144,6 +144,12 @@ async function main(argv: string[]): Promise<number> {
     return { ok: true, message: `${file} reloaded` };
   };
   director.reloadConfiguration = reload;
+  director.onQueueLost = () => {
+    if (stopping) return;
+    stopping = true;
+    keepalived?.stop();
+    void director.stop().finally(() => process.exit(1));
+  };
   process.on('SIGHUP', () => {
     if (!stopping) reload();
   });

@@ -10,8 +10,8 @@
  * are exact here.
  */
 import type { DestinationTable } from '../dataplane/destination-table.js';
-import { DEST_F_OVERLOAD } from '../dataplane/destination-table.js';
 import type { DestinationChange, PacketTuple, Scheduler } from './scheduler.js';
+import { leastWeightedOverhead } from './wlc.js';
 
 export class SedScheduler implements Scheduler {
   readonly name = 'sed';
@@ -21,29 +21,7 @@ export class SedScheduler implements Scheduler {
   }
 
   schedule(dests: readonly number[], table: DestinationTable, _pkt: PacketTuple): number {
-    const weight = table.weight;
-    const flags = table.flags;
-    const active = table.activeConns;
-    const n = dests.length;
-    let i = 0;
-    for (; i < n; i++) {
-      const id = dests[i];
-      if ((flags[id] & DEST_F_OVERLOAD) === 0 && weight[id] > 0) break;
-    }
-    if (i === n) return -1;
-    let least = dests[i];
-    let leastOverhead = active[least] + 1;
-    // As in wlc, the rest of the list only skips OVERLOAD: a weight-0 destination cannot win since
-    // loh * 0 > doh * weight(L) never holds.
-    for (i = i + 1; i < n; i++) {
-      const id = dests[i];
-      if ((flags[id] & DEST_F_OVERLOAD) !== 0) continue;
-      const overhead = active[id] + 1;
-      if (leastOverhead * weight[id] > overhead * weight[least]) {
-        least = id;
-        leastOverhead = overhead;
-      }
-    }
-    return least;
+    // wlc's walk with sed's overhead: (activeconns + 1), inactive connections ignored.
+    return leastWeightedOverhead(dests, table, 1, 0, 1);
   }
 }

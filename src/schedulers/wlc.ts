@@ -25,9 +25,11 @@ export class WlcScheduler implements Scheduler {
 
 /**
  * The wlc minimum: the destination with the smallest (activeconns * 256 + inactconns) / weight, or -1.
- * Also the "least loaded" choice of lblc and lblcr (__ip_vs_lblc_schedule, __ip_vs_lblcr_schedule).
+ * Also the "least loaded" choice of lblc and lblcr (__ip_vs_lblc_schedule, __ip_vs_lblcr_schedule), and,
+ * with another overhead, sed's: the overhead is activeconns * perActive + inactconns * perInactive + extra
+ * (wlc: 256, 1, 0; sed: 1, 0, 1).
  */
-export function leastWeightedOverhead(dests: readonly number[], table: DestinationTable): number {
+export function leastWeightedOverhead(dests: readonly number[], table: DestinationTable, perActive = 256, perInactive = 1, extra = 0): number {
   const weight = table.weight;
   const flags = table.flags;
   const active = table.activeConns;
@@ -41,13 +43,13 @@ export function leastWeightedOverhead(dests: readonly number[], table: Destinati
   }
   if (i === n) return -1;
   let least = dests[i];
-  let leastOverhead = active[least] * 256 + inactive[least];
+  let leastOverhead = active[least] * perActive + inactive[least] * perInactive + extra;
   // Kernel: the rest of the list only skips OVERLOAD; a weight-0 destination cannot win because
   // overhead(L) * 0 > overhead(D) * weight(L) never holds.
   for (i = i + 1; i < n; i++) {
     const id = dests[i];
     if ((flags[id] & DEST_F_OVERLOAD) !== 0) continue;
-    const overhead = active[id] * 256 + inactive[id];
+    const overhead = active[id] * perActive + inactive[id] * perInactive + extra;
     if (leastOverhead * weight[id] > overhead * weight[least]) {
       least = id;
       leastOverhead = overhead;

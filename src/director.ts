@@ -480,6 +480,7 @@ export class Director implements MetricsSource {
       tap: this.tap?.device.counters() ?? {},
       neighbors: this.neighbors.size,
       batches: this.pipeline?.batches ?? 0,
+      icmpRateLimited: this.host?.icmpLimit.suppressed ?? 0,
       offload: { enabled: this.tap?.rxVnet != null, superFrames: this.pipeline?.offload.superFrames ?? 0, segmented: this.pipeline?.offload.segmented ?? 0 },
       connectionCapacity: { maxEntries: this.tracker.table.maxEntries, memoryBytes: this.tracker.table.memoryBytes() },
     };

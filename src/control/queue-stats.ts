@@ -49,7 +49,7 @@ function addStats(values: Float64Array, id: number, s: { conns: number; inpkts: 
 /** The data plane counters of every queue (`get-counters`), with the totals the single-queue reply has. */
 export function sumQueueCounters(queues: readonly Record<string, unknown>[]): Record<string, unknown> {
   const sum: Record<string, unknown> = { queues };
-  for (const key of ['framesIn', 'forwardedIn', 'forwardedOut', 'connections', 'batches', 'neighbors'])
+  for (const key of ['framesIn', 'forwardedIn', 'forwardedOut', 'connections', 'batches', 'neighbors', 'icmpRateLimited'])
     sum[key] = queues.reduce((n, q) => n + (typeof q[key] === 'number' ? (q[key] as number) : 0), 0);
   for (const key of ['drops', 'tap', 'offload', 'connectionCapacity']) sum[key] = sumNumbers(queues.map((q) => q[key]));
   return sum;

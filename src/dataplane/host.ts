@@ -25,6 +25,7 @@ import {
   writeNeighborAdvert,
 } from './wire/icmpv6.js';
 import { ETHERTYPE_IPV6 } from './wire/ethernet.js';
+import { IcmpRateLimit } from './icmp-rate-limit.js';
 
 /** ff02::1, all nodes. */
 const ALL_NODES = Uint8Array.from([0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
@@ -52,6 +53,8 @@ export class HostStack {
   constructor(
     readonly mac: Uint8Array,
     private readonly tx: TxBatch,
+    /** The kernel's global ICMP error limit (1000/s, burst 50), for both families. */
+    readonly icmpLimit = new IcmpRateLimit(),
   ) {}
 
   /** Answer an ARP request for one of our addresses (`targetIp`) to the requester. */
@@ -108,6 +111,7 @@ export class HostStack {
    * (the address the packet was sent to, as the kernel's icmp_send does for local destinations).
    */
   icmpError(buf: Uint8Array, off: number, type: number, code: number, src: number, info = 0): void {
+    if (!this.icmpLimit.allows4(type, code)) return;
     const orig = this.ip.at(buf, off + ETH_HEADER_LEN);
     const origLen = Math.min(orig.totalLength, ICMP_ERROR_MAX - 20 - ICMP_HEADER_LEN);
     const origOff = orig.off;
@@ -225,6 +229,7 @@ export class HostStack {
    * word after the checksum (the MTU of a packet-too-big, the pointer of a parameter problem).
    */
   icmp6Error(buf: Uint8Array, off: number, type: number, code: number, src: Uint8Array, srcOff: number, info = 0): void {
+    if (!this.icmpLimit.allows6(type)) return;
     const orig = off + ETH_HEADER_LEN;
     const origLen = Math.min(IPV6_HEADER_LEN + read16(buf, orig + 4), 1280 - IPV6_HEADER_LEN - 8);
     const o = this.replyFrame(buf, off, ETHERTYPE_IPV6);

@@ -3,11 +3,14 @@
 //
 // It steers by the connection's client end, so that both directions of a NAT connection meet the same
 // queue: for an IPv4 or IPv6 TCP/UDP frame, if its source address is in the "service addresses" map
-// (VIPs, real servers, local addresses: filled by the control plane), the client is the destination end,
-// else the source end; the queue is a hash of that end's address and port. Anything else goes to queue 0.
+// (VIPs and real servers: value 1; FULLNAT local addresses: value 2; filled by the control plane), the
+// client is the destination end, else the source end; the queue is a hash of that end's address and
+// port. With `addressOnly` the port of a client's end is left out (all of a client's connections on one
+// queue, as persistence needs); a local address's port always counts (FULLNAT replies carry no client,
+// and each queue owns the local ports that hash to it). Anything else goes to queue 0.
 //
-// Exported to JS: createSteeringMap(maxEntries) -> fd, steeringMapSet(fd, key u32, present bool),
-// loadSteeringProgram(mapFd) -> fd. TapDevice.setSteering(progFd) attaches it (tap_device.cc).
+// Exported to JS: createSteeringMap(maxEntries) -> fd, steeringMapSet(fd, key u32, value 0..2; 0 removes),
+// loadSteeringProgram(mapFd, addressOnly) -> fd. TapDevice.setSteering(progFd) attaches it (tap_device.cc).
 #include <napi.h>
 
 #include <errno.h>
@@ -54,17 +57,23 @@ Napi::Value CreateSteeringMap(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
-// steeringMapSet(mapFd, address, present): add or remove a service address.
+// steeringMapSet(mapFd, address, value): set an address's kind (1 service address, 2 local address), or
+// remove it (0; false and true stand for 0 and 1).
 Napi::Value SteeringMapSet(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = info[0].As<Napi::Number>().Int32Value();
   uint32_t key = info[1].As<Napi::Number>().Uint32Value();
-  uint8_t value = 1;
+  uint32_t kind = info[2].IsBoolean() ? (info[2].As<Napi::Boolean>().Value() ? 1 : 0) : info[2].As<Napi::Number>().Uint32Value();
+  if (kind > 2) {
+    Napi::RangeError::New(env, "steeringMapSet: value 0..2").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  uint8_t value = static_cast<uint8_t>(kind);
   bpf_attr attr;
   memset(&attr, 0, sizeof attr);
   attr.map_fd = static_cast<uint32_t>(fd);
   attr.key = reinterpret_cast<uint64_t>(&key);
-  bool present = info[2].ToBoolean().Value();
+  bool present = kind != 0;
   // BPF_MAP_DELETE_ELEM wants every field after the key zero (else EINVAL).
   if (present) attr.value = reinterpret_cast<uint64_t>(&value);
   int r = Bpf(present ? BPF_MAP_UPDATE_ELEM : BPF_MAP_DELETE_ELEM, &attr);
@@ -81,12 +90,14 @@ Napi::Value SteeringMapSet(const Napi::CallbackInfo& info) {
 Napi::Value LoadSteeringProgram(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int mapFd = info[0].As<Napi::Number>().Int32Value();
+  bool addressOnly = info.Length() > 1 && info[1].ToBoolean().Value();
+  const uint8_t LDX_B = BPF_LDX | BPF_MEM | BPF_B;
   const uint8_t LD_ABS_W = BPF_LD | BPF_ABS | BPF_W, LD_ABS_H = BPF_LD | BPF_ABS | BPF_H, LD_ABS_B = BPF_LD | BPF_ABS | BPF_B;
   const uint8_t LD_IND_H = BPF_LD | BPF_IND | BPF_H;
   const uint8_t MOV_X = BPF_ALU64 | BPF_MOV | BPF_X, MOV_K = BPF_ALU64 | BPF_MOV | BPF_K, XOR_X = BPF_ALU64 | BPF_XOR | BPF_X;
   const uint8_t STX_W = BPF_STX | BPF_MEM | BPF_W, LDX_W = BPF_LDX | BPF_MEM | BPF_W;
   const uint8_t JEQ = BPF_JMP | BPF_JEQ | BPF_K, JNE = BPF_JMP | BPF_JNE | BPF_K;
-  enum Label { kNone, kV6, kFallback, kPorts, kClientIsSource, kHash, kLabels };
+  enum Label { kNone, kV6, kFallback, kPorts, kClientIsSource, kDestination, kLocalAddress, kHash, kLabels };
   std::vector<bpf_insn> p;
   std::vector<std::pair<size_t, Label>> jumps;
   int at[kLabels] = {};
@@ -141,12 +152,29 @@ Napi::Value LoadSteeringProgram(const Napi::CallbackInfo& info) {
   emit(BPF_ALU64 | BPF_ADD | BPF_K, 2, 0, 0, -4);
   emit(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem);
   emit(JEQ, 0, 0, 0, 0, kClientIsSource);   // the source is not a service address: it is the client
-  emit(MOV_X, 0, 8, 0, 0);                  // else the client is the destination end
+  // Else the client is the destination end; a local address (value 2) keeps its port in any mode.
+  emit(STX_W, 10, 8, -4, 0);                // fp[-4] = destination address
+  emit(BPF_LD | BPF_DW | BPF_IMM, 1, BPF_PSEUDO_MAP_FD, 0, mapFd);
+  emit(0, 0, 0, 0, 0);
+  emit(MOV_X, 2, 10, 0, 0);
+  emit(BPF_ALU64 | BPF_ADD | BPF_K, 2, 0, 0, -4);
+  emit(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem);
+  emit(JEQ, 0, 0, 0, 0, kDestination);
+  emit(LDX_B, 1, 0, 0, 0);                  // the destination's kind
+  emit(JEQ, 1, 0, 0, 2, kLocalAddress);
+  label(kDestination);
+  emit(MOV_X, 0, 8, 0, 0);
+  if (addressOnly) emit(MOV_K, 1, 0, 0, 0);
+  else emit(LDX_W, 1, 10, -12, 0);
+  emit(BPF_JMP | BPF_JA, 0, 0, 0, 0, kHash);
+  label(kLocalAddress);
+  emit(MOV_X, 0, 8, 0, 0);
   emit(LDX_W, 1, 10, -12, 0);
   emit(BPF_JMP | BPF_JA, 0, 0, 0, 0, kHash);
   label(kClientIsSource);
   emit(MOV_X, 0, 7, 0, 0);
-  emit(LDX_W, 1, 10, -8, 0);
+  if (addressOnly) emit(MOV_K, 1, 0, 0, 0);
+  else emit(LDX_W, 1, 10, -8, 0);
   label(kHash);
   emit(BPF_ALU | BPF_XOR | BPF_X, 0, 1, 0, 0);  // address ^ port (32-bit)
   emit(BPF_ALU | BPF_MUL | BPF_K, 0, 0, 0, static_cast<int32_t>(0x9e3779b1u));

@@ -73,6 +73,11 @@ export interface DirectorOptions {
   queues?: number;
   /** Set inside a queue worker: the queue this director serves. It has no control socket then. */
   queue?: { index: number; count: number };
+  /**
+   * Multiqueue steering by the client's address alone (tapvsd --steer-by address): all of a client's
+   * connections reach one queue, so persistent services work; the default also hashes the client's port.
+   */
+  steerByAddress?: boolean;
 }
 
 export function randomMac(): Uint8Array {
@@ -174,7 +179,7 @@ export class Director implements MetricsSource {
         if (mtu !== 1500) tap.device.setMtu(mtu);
         if (this.opts.bridge) tap.device.addToBridge(this.opts.bridge);
         if (multiQueue) {
-          this.steering = new FlowSteering();
+          this.steering = new FlowSteering(4096, this.opts.steerByAddress ?? false);
           this.steering.attach(tap);
           this.updateSteering();
         }
@@ -255,6 +260,7 @@ export class Director implements MetricsSource {
         busyPollUs: this.opts.busyPollUs,
         mtu: this.opts.mtu,
         offload: this.opts.offload,
+        steerByAddress: this.opts.steerByAddress ?? false,
         logFormat: this.log.format,
       },
       this.log,
@@ -300,26 +306,28 @@ export class Director implements MetricsSource {
     if (!this.steering) return;
     const v4 = new Set<number>(this.services.vips);
     const v6: Uint8Array[] = [];
+    const locals4: number[] = [];
+    const locals6: Uint8Array[] = [];
     const a6 = this.services.addresses6;
-    const addr6 = (id: number): void => {
+    const bytes6 = (id: number): Uint8Array => {
       const b = new Uint8Array(16);
       a6.copyTo(id, b, 0);
-      v6.push(b);
+      return b;
     };
-    for (const v of this.services.vips6) addr6(v);
+    for (const v of this.services.vips6) v6.push(bytes6(v));
     const d = this.services.dests;
     for (const svc of this.services.services) {
       for (const id of svc.dests) {
-        if (d.inet6[id] === 1) addr6(d.addr[id]);
+        if (d.inet6[id] === 1) v6.push(bytes6(d.addr[id]));
         else v4.add(d.addr[id]);
       }
       for (const l of svc.laddrs) {
-        if (svc.config.af === 6) addr6(l);
-        else v4.add(l);
+        if (svc.config.af === 6) locals6.push(bytes6(l));
+        else locals4.push(l);
       }
     }
     try {
-      this.steering.setServiceAddresses(v4, v6);
+      this.steering.setServiceAddresses(v4, v6, locals4, locals6);
     } catch (e) {
       // The configuration stands; frames of the changed addresses may then reach another queue than their
       // connection's, which drops them as belonging to no connection it knows.
@@ -331,8 +339,13 @@ export class Director implements MetricsSource {
   private refusedAcrossQueues(commands: readonly Command[]): Reply | null {
     if (!this.multiqueue) return null;
     for (const c of commands) {
-      if ((c.op === 'add-service' || c.op === 'edit-service') && (c.service.flags & SVC_F_PERSISTENT) !== 0) {
-        const message = 'persistent services need tapvsd --queues 1: the queues split a client\'s connections between them';
+      if ((c.op !== 'add-service' && c.op !== 'edit-service') || (c.service.flags & SVC_F_PERSISTENT) === 0) continue;
+      let message = '';
+      if (!this.opts.steerByAddress)
+        message = 'persistent services need tapvsd --steer-by address with --queues: steering by port splits a client\'s connections between the queues';
+      else if (c.service.netmask !== (c.service.af === 6 ? '128' : '255.255.255.255'))
+        message = 'with --queues, persistence works per client address only (-M 255.255.255.255 or 128): the clients of one network may be on different queues';
+      if (message) {
         this.log.warn('command refused', { op: c.op, error: message });
         return { ok: false, errno: 'EINVAL', message };
       }

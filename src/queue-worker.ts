@@ -31,6 +31,7 @@ export interface QueueWorkerData {
   busyPollUs?: number;
   mtu?: number;
   offload?: boolean;
+  steerByAddress: boolean;
   logFormat: 'text' | 'json';
 }
 
@@ -64,6 +65,7 @@ async function run(data: QueueWorkerData): Promise<void> {
     busyPollUs: data.busyPollUs,
     mtu: data.mtu,
     offload: data.offload,
+    steerByAddress: data.steerByAddress,
     logger,
     queue: { index: data.queue, count: data.queues },
   });

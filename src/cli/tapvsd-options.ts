@@ -37,9 +37,11 @@ export const USAGE = `Usage: tapvsd --tap IFNAME [--bridge BRIDGE] [--mac MAC] -
                       latency for CPU spent while traffic flows (an idle daemon does not spin)
   --queues N          TAP queues (1..16, default 1). N > 1 opens a multiqueue TAP with one worker
                       thread per queue, each with its own connection table (--conn-max shared out); a
-                      BPF program steers both directions of a connection to one queue. Persistent
-                      services are refused (a client's connections spread over queues), and lc/wlc
-                      and friends count each queue's connections only
+                      BPF program steers both directions of a connection to one queue. lc/wlc and
+                      friends count each queue's connections only
+  --steer-by KIND     with --queues: 'address-port' (default) spreads a client's connections over the
+                      queues by port; 'address' keeps all of a client's connections on one queue, so
+                      persistent services (per client address, -M 255.255.255.255 or 128) work
   --sysctl NAME=VALUE IPVS behaviour switch, named as the kernel's sysctl (repeatable):
                       expire_nodest_conn=0|1, expire_quiescent_template=0|1, conn_reuse_mode=0..3
   --keepalived FILE   load the LVS part of a keepalived.conf at start (after --rules, as a second
@@ -64,6 +66,7 @@ export interface DaemonArgs {
   sysctls: IpvsSysctls;
   busyPollUs?: number;
   queues?: number;
+  steerByAddress?: boolean;
   offload?: boolean;
   mtu?: number;
   metrics?: MetricsListen;
@@ -197,6 +200,12 @@ export function parseDaemonArgs(argv: string[]): DaemonArgs | 'help' {
         out.queues = n;
         break;
       }
+      case '--steer-by': {
+        const v = value();
+        if (v !== 'address' && v !== 'address-port') throw new UsageError(`invalid --steer-by '${v}' (address or address-port)`);
+        out.steerByAddress = v === 'address';
+        break;
+      }
       case '--sysctl': {
         const err = out.sysctls.set(value());
         if (err) throw new UsageError(`--sysctl: ${err}`);
@@ -211,6 +220,7 @@ export function parseDaemonArgs(argv: string[]): DaemonArgs | 'help' {
     return { ...out, tap: out.tap ?? '', socket: socketPathFromEnv(out.socket) } as DaemonArgs;
   }
   if (!out.tap) throw new UsageError('--tap is required');
+  if (out.steerByAddress !== undefined && (out.queues ?? 1) < 2) throw new UsageError('--steer-by needs --queues 2 or more');
   if (out.addresses.length === 0 && out.addresses6.length === 0) throw new UsageError('at least one --address is required');
   return { ...out, socket: socketPathFromEnv(out.socket) } as DaemonArgs;
 }

@@ -52,6 +52,7 @@ async function main(argv: string[]): Promise<number> {
     sysctls: args.sysctls,
     busyPollUs: args.busyPollUs,
     queues: args.queues,
+    steerByAddress: args.steerByAddress,
     offload: args.offload,
     mtu: args.mtu,
     logger,

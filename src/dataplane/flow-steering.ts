@@ -5,7 +5,8 @@
  * three replies in four back to the queue that wrote the request (`npm run bench:mq-steering`).
  *
  * The program needs to know which addresses are the service side (VIPs, real servers, local addresses):
- * setServiceAddresses() keeps its BPF map equal to a given set. IPv6 addresses are folded to 32 bits (the
+ * setServiceAddresses() keeps its BPF map equal to a given set. With `addressOnly` a client's port is
+ * left out of the hash (a local address's port never is). IPv6 addresses are folded to 32 bits (the
  * xor of their words, IPVS's fold), so a client whose fold equals a service address's would be taken for
  * the service side - only its own connections would then be steered by the other end. Frames that are not
  * TCP/UDP go to queue 0. FULLNAT replies are addressed to a local address, so their client end is not in
@@ -15,29 +16,44 @@
 import { requireNativeAddon } from './native-addon.js';
 import type { Tap } from './tap.js';
 
+/** The kinds of service-side addresses in the program's map. */
+export const STEER_SERVICE_ADDRESS = 1;
+export const STEER_LOCAL_ADDRESS = 2;
+
 export class FlowSteering {
   private readonly mapFd: number;
   private readonly progFd: number;
-  private addresses = new Set<number>();
+  /** Key -> kind, as the map holds it. */
+  private addresses = new Map<number, number>();
 
-  constructor(maxAddresses = 4096) {
+  /**
+   * `addressOnly`: a client's end is hashed by its address alone, so that all of a client's connections
+   * reach one queue (tapvsd --steer-by address, what persistence needs); else by address and port.
+   */
+  constructor(maxAddresses = 4096, readonly addressOnly = false) {
     const a = requireNativeAddon();
     this.mapFd = a.createSteeringMap(maxAddresses);
     try {
-      this.progFd = a.loadSteeringProgram(this.mapFd);
+      this.progFd = a.loadSteeringProgram(this.mapFd, addressOnly);
     } catch (e) {
       a.closeFd(this.mapFd);
       throw e;
     }
   }
 
-  /** Make the program's service-side addresses exactly these: IPv4 (host order) and IPv6 (16 bytes each). */
-  setServiceAddresses(addresses: Iterable<number>, addresses6: Iterable<Uint8Array> = []): void {
+  /**
+   * Make the program's service-side addresses exactly these: VIPs and real servers, then FULLNAT local
+   * addresses, each IPv4 (host order) or IPv6 (16 bytes). An address that is both counts as local.
+   */
+  setServiceAddresses(addresses: Iterable<number>, addresses6: Iterable<Uint8Array> = [], locals: Iterable<number> = [], locals6: Iterable<Uint8Array> = []): void {
     const a = requireNativeAddon();
-    const next = new Set(Array.from(addresses, (x) => x >>> 0));
-    for (const b of addresses6) next.add(fold6(b));
-    for (const x of next) if (!this.addresses.has(x)) a.steeringMapSet(this.mapFd, x, true);
-    for (const x of this.addresses) if (!next.has(x)) a.steeringMapSet(this.mapFd, x, false);
+    const next = new Map<number, number>();
+    for (const x of addresses) next.set(x >>> 0, STEER_SERVICE_ADDRESS);
+    for (const b of addresses6) next.set(fold6(b), STEER_SERVICE_ADDRESS);
+    for (const x of locals) next.set(x >>> 0, STEER_LOCAL_ADDRESS);
+    for (const b of locals6) next.set(fold6(b), STEER_LOCAL_ADDRESS);
+    for (const [x, kind] of next) if (this.addresses.get(x) !== kind) a.steeringMapSet(this.mapFd, x, kind);
+    for (const x of this.addresses.keys()) if (!next.has(x)) a.steeringMapSet(this.mapFd, x, 0);
     this.addresses = next;
   }
 

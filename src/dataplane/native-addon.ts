@@ -11,8 +11,9 @@ export interface NativeAddon {
   hugePageBuffer(bytes: number): ArrayBuffer | null;
   /** Flow steering for multiqueue TAPs (native/flow_steering.cc). */
   createSteeringMap(maxEntries: number): number;
-  steeringMapSet(mapFd: number, address: number, present: boolean): void;
-  loadSteeringProgram(mapFd: number): number;
+  /** value: 0 removes the address, 1 a service address (VIP, real server), 2 a FULLNAT local address. */
+  steeringMapSet(mapFd: number, address: number, value: number | boolean): void;
+  loadSteeringProgram(mapFd: number, addressOnly?: boolean): number;
   closeFd(fd: number): void;
 }
 

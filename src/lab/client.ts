@@ -1,7 +1,7 @@
 /**
  * The lab's client: sends real requests through the VIP and prints one JSON document with what each got.
  *
- *   client.js http HOST:PORT --count N              N requests, each on a new TCP connection
+ *   client.js http HOST:PORT --count N [--source ADDR] N requests, each on a new TCP connection (from ADDR)
  *   client.js hold HOST:PORT --count N --ms T [--again]
  *                                                   open N connections (one request each), keep them open
  *                                                   T ms, print who served each, then close; with --again
@@ -29,6 +29,9 @@ const flag = (name: string, dflt: number): number => {
   return i >= 0 ? Number(rest[i + 1]) : dflt;
 };
 const count = Math.min(flag('--count', 1), 100_000);
+const sourceAt = rest.indexOf('--source');
+/** The local address to connect from (http mode), when the client has several. */
+const localAddress = sourceAt >= 0 ? rest[sourceAt + 1] : undefined;
 // HOST:PORT or [IPV6]:PORT
 const bracketed = /^\[([0-9a-fA-F:.]+)\]:(\d+)$/.exec(target ?? '');
 const [host, portText] = bracketed ? [bracketed[1], bracketed[2]] : (target ?? '').split(':');
@@ -36,7 +39,7 @@ const port = Number(portText);
 
 function httpGet(agent: http.Agent | false): Promise<{ served: Served; socket: net.Socket | null }> {
   return new Promise((resolve) => {
-    const req = http.get({ host, port, path: '/', agent, timeout: 5000, headers: agent === false ? { connection: 'close' } : {} }, (res) => {
+    const req = http.get({ host, port, path: '/', agent, localAddress, timeout: 5000, headers: agent === false ? { connection: 'close' } : {} }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d) => (body += d));

@@ -7,7 +7,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { steeringQueue } from '../../src/dataplane/flow-steering.js';
+import { parseIpv4 } from '../../src/dataplane/wire/ipv4.js';
 import { ControlClient } from '../../src/control/client.js';
 import { LAB_VIP, LAB_VIP6, labRealServer, labRealServer6 } from '../../src/lab/topology.js';
 import { SKIP_REASON, servers, tapvsOk, useLab, type Served } from './lab-fixture.js';
@@ -136,6 +138,73 @@ describe.skipIf(SKIP_REASON !== null)('tapvsd --queues 2', () => {
     const r = await lab().tapvs(['-A', '-t', `${VIP}:81`, '-s', 'rr', '-p', '60']);
     expect(r.code).not.toBe(0);
     expect(await tapvsOk(lab(), ['-S', '-n'])).toBe('');
-    expect(daemon().output()).toContain('persistent services need tapvsd --queues 1');
+    expect(daemon().output()).toContain('persistent services need tapvsd --steer-by address');
+  });
+});
+
+describe.skipIf(SKIP_REASON !== null)('tapvsd --queues 2 --steer-by address', () => {
+  const { lab, daemon } = useLab({ directorArgs: ['--queues', '2', '--steer-by', 'address'] });
+  // More client addresses, chosen so that the program's hash (address only) puts some on each queue.
+  const clients = Array.from({ length: 6 }, (_, i) => `198.18.1.${3 + i}`);
+  const queueOf = (a: string): number => steeringQueue(parseIpv4(a), 0, 2);
+  beforeAll(async () => {
+    expect(new Set(clients.map(queueOf))).toEqual(new Set([0, 1]));
+    for (const a of clients) {
+      const r = await lab().exec(lab().cli, 'ip', ['addr', 'add', `${a}/24`, 'dev', 'eth0']);
+      expect(r.code, r.stderr).toBe(0);
+    }
+  });
+
+  async function forwardedPerQueue(): Promise<number[]> {
+    const client = new ControlClient(lab().socketPath);
+    try {
+      const reply = await client.request({ op: 'get-counters' });
+      if (!reply.ok) throw new Error(reply.message ?? reply.errno);
+      return (reply.counters as unknown as QueueCounters).queues.map((q) => q.forwardedIn);
+    } finally {
+      client.close();
+    }
+  }
+
+  it('persistence holds for every client although the clients are spread over both queues', async () => {
+    await tapvsOk(lab(), ['-A', '-t', `${VIP}:80`, '-s', 'rr', '-p', '60']);
+    await tapvsOk(lab(), ['-a', '-t', `${VIP}:80`, '-r', `${RS1}:80`, '-m']);
+    await tapvsOk(lab(), ['-a', '-t', `${VIP}:80`, '-r', `${RS2}:80`, '-m']);
+    const before = await forwardedPerQueue();
+    const chosen = new Set<string>();
+    for (const a of clients) {
+      const res = await lab().client<Served[]>(['http', `${VIP}:80`, '--count', '6', '--source', a]);
+      expect(res.filter((r) => r.error)).toEqual([]);
+      const served = new Set(servers(res));
+      expect(served.size, `${a}: ${servers(res)}`).toBe(1); // one real server per client, whatever the port
+      chosen.add([...served][0]);
+    }
+    expect(chosen).toEqual(new Set(['rs1', 'rs2'])); // the templates of different clients differ
+    const after = await forwardedPerQueue();
+    expect(after[0] - before[0]).toBeGreaterThan(0);
+    expect(after[1] - before[1]).toBeGreaterThan(0);
+    // One template per client (persistent connections: 6 per client address).
+    const conns = await tapvsOk(lab(), ['-L', '-n', '-c']);
+    const templates = conns.split('\n').filter((l) => / 198\.18\.1\.100:80 /.test(l) && / (NONE|ASSURED) /.test(l));
+    expect(templates.length).toBe(clients.length);
+  });
+
+  it('refuses persistence by network (-M coarser than a host), nothing applied', async () => {
+    await tapvsOk(lab(), ['-C']);
+    const r = await lab().tapvs(['-A', '-t', `${VIP}:81`, '-s', 'rr', '-p', '60', '-M', '255.255.255.0']);
+    expect(r.code).not.toBe(0);
+    expect(await tapvsOk(lab(), ['-S', '-n'])).toBe('');
+    expect(daemon().output()).toContain('persistence works per client address only');
+  });
+
+  it('FULLNAT: local ports still steer replies to their queue', async () => {
+    await tapvsOk(lab(), ['-C']);
+    await tapvsOk(lab(), ['-A', '-t', `${FN_VIP}:80`, '-s', 'rr']);
+    await tapvsOk(lab(), ['--add-laddr', '-t', `${FN_VIP}:80`, '-z', LIP]);
+    await tapvsOk(lab(), ['-a', '-t', `${FN_VIP}:80`, '-r', `${RS1}:80`, '--fullnat']);
+    for (const a of clients) {
+      const res = await lab().client<Served[]>(['http', `${FN_VIP}:80`, '--count', '5', '--source', a]);
+      expect(res.filter((r) => r.error)).toEqual([]);
+    }
   });
 });

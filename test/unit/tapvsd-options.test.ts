@@ -45,6 +45,14 @@ describe('tapvsd options', () => {
     expect(refusal('--tap t0 --address 198.18.1.1/24 --queues two')).toBe("invalid --queues 'two' (1..16)");
   });
 
+  it('--steer-by address|address-port, only with --queues', () => {
+    expect(parse('--tap t0 --address 198.18.1.1/24 --queues 2').steerByAddress).toBeUndefined();
+    expect(parse('--tap t0 --address 198.18.1.1/24 --queues 2 --steer-by address').steerByAddress).toBe(true);
+    expect(parse('--tap t0 --address 198.18.1.1/24 --queues 2 --steer-by address-port').steerByAddress).toBe(false);
+    expect(refusal('--tap t0 --address 198.18.1.1/24 --queues 2 --steer-by port')).toBe("invalid --steer-by 'port' (address or address-port)");
+    expect(refusal('--tap t0 --address 198.18.1.1/24 --steer-by address')).toBe('--steer-by needs --queues 2 or more');
+  });
+
   it('refuses bad input with a message that names it', () => {
     expect(refusal('--tap t0')).toBe('at least one --address is required');
     expect(refusal('--tap t0 --address fd00::1/129')).toBe("invalid address 'fd00::1/129' (expected IPv6/PREFIX)");

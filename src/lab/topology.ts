@@ -121,13 +121,19 @@ export class LabTopology {
     }
   }
 
-  /** Start tapvsd in the director namespace on a TAP enslaved to the bridge; resolves when it listens. */
-  async startDirector(extraArgs: string[] = []): Promise<Background> {
+  /**
+   * Start tapvsd in the director namespace on a TAP enslaved to the bridge; resolves when it listens.
+   * `addresses` replaces the lab's director addresses (all of them, both families) when given.
+   */
+  async startDirector(extraArgs: string[] = [], addresses?: string[]): Promise<Background> {
+    const own = addresses ?? [
+      `${LAB_DIRECTOR_FRONT}/24`, `${LAB_DIP}/24`,
+      ...(this.ipv6 ? [`${LAB_DIRECTOR_FRONT6}/64`, `${LAB_DIP6}/64`] : []),
+    ];
     const d = background('ip', [
       'netns', 'exec', this.dir, process.execPath, TAPVSD_JS,
       '--tap', LAB_TAP, '--bridge', LAB_BRIDGE,
-      '--address', `${LAB_DIRECTOR_FRONT}/24`, '--address', `${LAB_DIP}/24`,
-      ...(this.ipv6 ? ['--address', `${LAB_DIRECTOR_FRONT6}/64`, '--address', `${LAB_DIP6}/64`] : []),
+      ...own.flatMap((a) => ['--address', a]),
       '--socket', this.socketPath, ...extraArgs,
     ]);
     this.daemon = d;

@@ -31,7 +31,14 @@ export function testLabId(): string {
  * that prepare the real servers themselves. Hooks registered before this call run before the lab is built.
  */
 export function useLab(
-  opts: { realServers?: number; directorArgs?: string[]; ipv6?: boolean; startRealServers?: (lab: LabTopology) => Promise<void> } = {},
+  opts: {
+    realServers?: number;
+    directorArgs?: string[];
+    /** The director's addresses instead of the lab's (LabTopology.startDirector). */
+    directorAddresses?: string[];
+    ipv6?: boolean;
+    startRealServers?: (lab: LabTopology) => Promise<void>;
+  } = {},
 ): { lab: () => LabTopology; daemon: () => Background } {
   let lab: LabTopology | null = null;
   let daemon: Background | null = null;
@@ -42,7 +49,7 @@ export function useLab(
       await lab.up();
       if (opts.startRealServers) await opts.startRealServers(lab);
       else for (let i = 0; i < (opts.realServers ?? 2); i++) await lab.startRealServer(i);
-      daemon = await lab.startDirector(opts.directorArgs ?? []);
+      daemon = await lab.startDirector(opts.directorArgs ?? [], opts.directorAddresses);
     } catch (e) {
       await lab.down();
       throw e;

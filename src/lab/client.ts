@@ -37,6 +37,11 @@ const bracketed = /^\[([0-9a-fA-F:.]+)\]:(\d+)$/.exec(target ?? '');
 const [host, portText] = bracketed ? [bracketed[1], bracketed[2]] : (target ?? '').split(':');
 const port = Number(portText);
 
+/** ADDR:PORT, or [ADDR]:PORT for IPv6, as the other tapvs tools print endpoints. */
+function endpoint(address: string | undefined, port: number | undefined): string {
+  return address !== undefined && address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
 function httpGet(agent: http.Agent | false): Promise<{ served: Served; socket: net.Socket | null }> {
   return new Promise((resolve) => {
     const req = http.get({ host, port, path: '/', agent, localAddress, timeout: 5000, headers: agent === false ? { connection: 'close' } : {} }, (res) => {
@@ -45,7 +50,7 @@ function httpGet(agent: http.Agent | false): Promise<{ served: Served; socket: n
       res.on('data', (d) => (body += d));
       res.on('end', () => {
         try {
-          resolve({ served: { ...(JSON.parse(body) as Served), from: `${res.socket?.remoteAddress}:${res.socket?.remotePort}` }, socket: res.socket });
+          resolve({ served: { ...(JSON.parse(body) as Served), from: endpoint(res.socket?.remoteAddress, res.socket?.remotePort) }, socket: res.socket });
         } catch {
           resolve({ served: { error: `bad body ${body.slice(0, 80)}` }, socket: null });
         }
@@ -128,7 +133,7 @@ function udpExchange(sock: dgram.Socket, payload: string, timeoutMs: number): Pr
       clearTimeout(timer);
       sock.off('message', onMessage);
       try {
-        resolve({ ...(JSON.parse(msg.toString()) as Served), from: `${rinfo.address}:${rinfo.port}` });
+        resolve({ ...(JSON.parse(msg.toString()) as Served), from: endpoint(rinfo.address, rinfo.port) });
       } catch {
         resolve({ error: 'bad reply' });
       }

@@ -37,11 +37,6 @@ function option(args: string[], name: string, dflt: string): string {
 }
 
 /** The client reports `address:port` with a bare IPv6 address; print it as [address]:port. */
-function endpointText(text: string | undefined): string {
-  const colon = text?.lastIndexOf(':') ?? -1;
-  return text && colon > 0 ? hostPort(text.slice(0, colon), Number(text.slice(colon + 1))) : String(text);
-}
-
 const out = (s = ''): void => {
   process.stdout.write(s + '\n');
 };
@@ -115,7 +110,7 @@ async function main(): Promise<number> {
     const results = await lab.client<Served[]>(['http', vip80, '--count', String(requests)], 60_000);
     results.forEach((r, i) => {
       if (r.error) out(`request ${String(i + 1).padStart(3)}: FAILED ${r.error}`);
-      else out(`request ${String(i + 1).padStart(3)}: answered by ${r.server} (${r.address}), which saw the client as ${r.peer}; reply came from ${endpointText(r.from)}`);
+      else out(`request ${String(i + 1).padStart(3)}: answered by ${r.server} (${r.address}), which saw the client as ${r.peer}; reply came from ${r.from}`);
     });
     const failed = results.filter((r) => r.error).length;
     out();

@@ -351,7 +351,9 @@ export function formatWalk(w: WalkResult, title: string | undefined, pcapDir: st
   for (const r of w.rows) {
     const first = r.packet !== last;
     last = r.packet;
-    const addresses = r.inner ? `${r.src} → ${r.dst} [${r.inner.src} → ${r.inner.dst}]` : `${r.src} → ${r.dst}`;
+    // The inner packet of a tunnel: in braces where IPv6 endpoints already use brackets ([fd00:1::2]:80),
+    // in brackets (as the articles write it) for the roles.
+    const addresses = r.inner ? `${r.src} → ${r.dst} {${r.inner.src} → ${r.inner.dst}}` : `${r.src} → ${r.dst}`;
     const roles = r.inner ? `${r.roles} [${r.inner.roles}]` : r.roles;
     table.push([first ? String(r.packet) : '', first ? r.label : '', r.hop, r.macText, addresses, roles]);
   }

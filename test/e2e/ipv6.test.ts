@@ -40,7 +40,7 @@ describe.skipIf(SKIP_REASON !== null)('IPv6 services', () => {
     const udp = await lab().client<Served[]>(['udp-new', `[${VIP}]:9000`, '--count', '4']);
     expect(servers(udp).sort()).toEqual(['rs1', 'rs1', 'rs2', 'rs2']);
     expect(new Set(udp.map((r) => r.peer))).toEqual(new Set([LAB_CLIENT6]));
-    expect(new Set(udp.map((r) => r.from))).toEqual(new Set([`${VIP}:9000`]));
+    expect(new Set(udp.map((r) => r.from))).toEqual(new Set([`[${VIP}]:9000`]));
 
     // Listings as ipvsadm prints IPv6.
     const list = await tapvsOk(lab(), ['-L', '-n']);

@@ -13,6 +13,7 @@ import { parseIpv4 } from '../../src/dataplane/wire/ipv4.js';
 import { ControlClient } from '../../src/control/client.js';
 import { LAB_VIP, LAB_VIP6, labRealServer, labRealServer6 } from '../../src/lab/topology.js';
 import { SKIP_REASON, servers, tapvsOk, useLab, type Served } from './lab-fixture.js';
+import { stop, waitFor, type Background } from '../../src/lab/processes.js';
 
 const VIP = LAB_VIP;
 const RS1 = labRealServer(0);
@@ -207,4 +208,40 @@ describe.skipIf(SKIP_REASON !== null)('tapvsd --queues 2 --steer-by address', ()
       expect(res.filter((r) => r.error)).toEqual([]);
     }
   });
+});
+
+describe.skipIf(SKIP_REASON !== null)('tapvsd --queues 2 --keepalived', () => {
+  // The health checkers run on the main thread; what they change must reach both queues.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tapvs-mq-ka-'));
+  const conf = path.join(dir, 'keepalived.conf');
+  fs.writeFileSync(
+    conf,
+    `virtual_server ${VIP} 80 {\n    delay_loop 1\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n    retry 1\n    delay_before_retry 1\n    connect_timeout 1\n` +
+      `    real_server ${RS1} 80 {\n        weight 1\n        TCP_CHECK {\n        }\n    }\n` +
+      `    real_server ${RS2} 80 {\n        weight 1\n        TCP_CHECK {\n        }\n    }\n}\n`,
+  );
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const started: Background[] = [];
+  const { lab } = useLab({
+    directorArgs: ['--queues', '2', '--keepalived', conf],
+    startRealServers: async (l) => {
+      for (let i = 0; i < 2; i++) started.push(await l.startRealServer(i));
+    },
+  });
+  const list = async (): Promise<string> => tapvsOk(lab(), ['-L', '-n']);
+
+  it('a real server taken out by its TCP_CHECK gets no connection on any queue, and comes back on both', async () => {
+    const both = await lab().client<Served[]>(['http', `${VIP}:80`, '--count', '20']);
+    expect(new Set(servers(both))).toEqual(new Set(['rs1', 'rs2']));
+
+    await stop(started[1]);
+    await waitFor('rs2 removed by its TCP_CHECK', async () => !(await list()).includes(`${RS2}:80`), 15_000);
+    const one = await lab().client<Served[]>(['http', `${VIP}:80`, '--count', '20']);
+    expect(new Set(servers(one))).toEqual(new Set(['rs1']));
+
+    started[1] = await lab().startRealServer(1);
+    await waitFor('rs2 back', async () => (await list()).includes(`${RS2}:80`), 15_000);
+    const again = await lab().client<Served[]>(['http', `${VIP}:80`, '--count', '20']);
+    expect(new Set(servers(again))).toEqual(new Set(['rs1', 'rs2']));
+  }, 60_000);
 });

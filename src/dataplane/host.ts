@@ -4,7 +4,7 @@
  * unreachable, time exceeded) and TCP resets for segments nobody accepts. Frames are built in transmit
  * slots; nothing is allocated per frame.
  */
-import { copyMac, read16, write16 } from './wire/bytes.js';
+import { copyMac, read16, read32, write16 } from './wire/bytes.js';
 import { ARP_LEN, ARP_OP_REPLY, ARP_OP_REQUEST, ArpView } from './wire/arp.js';
 import { checksum, pseudoHeaderSum4, updateChecksum16 } from './wire/checksum.js';
 import { ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetView } from './wire/ethernet.js';
@@ -111,8 +111,8 @@ export class HostStack {
    * (the address the packet was sent to, as the kernel's icmp_send does for local destinations).
    */
   icmpError(buf: Uint8Array, off: number, type: number, code: number, src: number, info = 0): void {
-    if (!this.icmpLimit.allows4(type, code)) return;
     const orig = this.ip.at(buf, off + ETH_HEADER_LEN);
+    if (!this.icmpLimit.allows4(type, code, orig.src)) return;
     const origLen = Math.min(orig.totalLength, ICMP_ERROR_MAX - 20 - ICMP_HEADER_LEN);
     const origOff = orig.off;
     const dst = orig.src;
@@ -229,8 +229,9 @@ export class HostStack {
    * word after the checksum (the MTU of a packet-too-big, the pointer of a parameter problem).
    */
   icmp6Error(buf: Uint8Array, off: number, type: number, code: number, src: Uint8Array, srcOff: number, info = 0): void {
-    if (!this.icmpLimit.allows6(type)) return;
     const orig = off + ETH_HEADER_LEN;
+    // The peer is the packet's source; told apart by its address's fold (icmp-rate-limit.ts).
+    if (!this.icmpLimit.allows6(type, read32(buf, orig + 8) ^ read32(buf, orig + 12) ^ read32(buf, orig + 16) ^ read32(buf, orig + 20))) return;
     const origLen = Math.min(IPV6_HEADER_LEN + read16(buf, orig + 4), 1280 - IPV6_HEADER_LEN - 8);
     const o = this.replyFrame(buf, off, ETHERTYPE_IPV6);
     const out = this.tx.arena;

@@ -1,6 +1,7 @@
 /**
- * The director's ICMP errors are limited as the kernel limits a host's (icmp_global_allow: 1000 a second,
- * a burst of 50, shared by IPv4 and IPv6), except the ones path MTU discovery needs.
+ * The director's ICMP errors are limited as the kernel limits a host's: per peer (inet_peer_xrlim_allow,
+ * one a second with bursts of 6) and for the whole host (icmp_global_allow: 1000 a second, a burst of 50,
+ * shared by IPv4 and IPv6), except the ones path MTU discovery needs.
  */
 import { describe, expect, it } from 'vitest';
 import { IcmpRateLimit } from '../../src/dataplane/icmp-rate-limit.js';
@@ -10,43 +11,79 @@ import { RecordingTap } from '../recording-tap.js';
 const PORT_UNREACH: [number, number] = [3, 3];
 const FRAG_NEEDED: [number, number] = [3, 4];
 const TIME_EXCEEDED: [number, number] = [11, 0];
+const CLIENT = 0xc6120102;
 
-describe('the global ICMP error limit', () => {
-  it('lets a burst of 50 through, then 1000 a second topped up every 20 ms at the soonest', () => {
+describe('the per-peer ICMP error limit', () => {
+  it('lets a burst of 6 through to one peer, then one a second; other peers have their own', () => {
     let now = 0;
     const limit = new IcmpRateLimit(1000, 50, () => now);
-    const sent = (n: number, [type, code] = PORT_UNREACH): number => {
+    const sent = (n: number, peer = CLIENT, [type, code] = PORT_UNREACH): number => {
       let ok = 0;
-      for (let i = 0; i < n; i++) if (limit.allows4(type, code)) ok++;
+      for (let i = 0; i < n; i++) if (limit.allows4(type, code, peer)) ok++;
+      return ok;
+    };
+    expect(sent(10)).toBe(6);
+    expect(sent(10, CLIENT + 1)).toBe(6);
+    now = 999;
+    expect(sent(5)).toBe(0); // not yet a whole second
+    now = 1000;
+    expect(sent(5)).toBe(1);
+    now = 3500; // 2.5 s later: two tokens
+    expect(sent(5)).toBe(2);
+    now = 100_000; // a long pause banks no more than the burst
+    expect(sent(10)).toBe(6);
+    // Errors path MTU discovery needs, and echo replies (not errors), are never limited.
+    expect(sent(100, CLIENT, FRAG_NEEDED)).toBe(100);
+    expect(sent(100, CLIENT, [0, 0])).toBe(100);
+    expect(sent(10, CLIENT, TIME_EXCEEDED)).toBe(0); // the same peer's bucket
+    expect(limit.suppressed).toBe(10 - 6 + 10 - 6 + 5 + 4 + 3 + 4 + 10);
+  });
+
+  it('IPv6 peers: a /64 peer gets one every 250 ms; packet too big and informational ICMPv6 are exempt', () => {
+    let now = 0;
+    const limit = new IcmpRateLimit(1000, 50, () => now);
+    let ok = 0;
+    for (let i = 0; i < 10; i++) if (limit.allows6(1, 0xfd000001)) ok++;
+    expect(ok).toBe(6);
+    now = 250;
+    expect(limit.allows6(1, 0xfd000001)).toBe(true);
+    expect(limit.allows6(1, 0xfd000001)).toBe(false);
+    expect(limit.allows6(2, 0xfd000001)).toBe(true); // packet too big
+    expect(limit.allows6(129, 0xfd000001)).toBe(true); // echo reply
+  });
+});
+
+describe('the global ICMP error limit', () => {
+  it('lets 50 through at once over many peers, then 1000 a second topped up every 20 ms at the soonest', () => {
+    let now = 0;
+    const limit = new IcmpRateLimit(1000, 50, () => now);
+    let peer = 0xc6130000;
+    const sent = (n: number): number => {
+      let ok = 0;
+      for (let i = 0; i < n; i++) if (limit.allows4(...PORT_UNREACH, peer++)) ok++; // a new peer each time
       return ok;
     };
     expect(sent(80)).toBe(50);
-    expect(limit.suppressed).toBe(30);
     now = 10; // less than 20 ms later: nothing yet
     expect(sent(5)).toBe(0);
     now = 30; // 30 ms after the last top-up: 30 credits
     expect(sent(100)).toBe(30);
     now = 5000; // a long pause banks no more than the burst
     expect(sent(100)).toBe(50);
-    // Errors path MTU discovery needs, and echo replies (not errors), are never limited.
-    expect(sent(100, FRAG_NEEDED)).toBe(100);
-    expect(sent(100, [0, 0])).toBe(100);
-    expect(sent(10, TIME_EXCEEDED)).toBe(0);
   });
 
-  it('is shared by IPv4 and IPv6; packet too big and informational ICMPv6 are exempt', () => {
-    const now = 0;
-    const limit = new IcmpRateLimit(1000, 50, () => now);
-    for (let i = 0; i < 30; i++) expect(limit.allows4(...PORT_UNREACH)).toBe(true);
+  it('is shared by IPv4 and IPv6, and a peer\'s refusal takes no global credit', () => {
+    const limit = new IcmpRateLimit(1000, 50, () => 0);
+    for (let i = 0; i < 30; i++) expect(limit.allows4(...PORT_UNREACH, 0xc6130000 + i)).toBe(true);
+    for (let i = 0; i < 100; i++) limit.allows4(...PORT_UNREACH, CLIENT); // 6 pass, 94 stopped by the peer's bucket
     let v6 = 0;
-    for (let i = 0; i < 30; i++) if (limit.allows6(1)) v6++; // destination unreachable
-    expect(v6).toBe(20);
-    expect(limit.allows6(2)).toBe(true); // packet too big
-    expect(limit.allows6(129)).toBe(true); // echo reply
-    expect(limit.allows6(3)).toBe(false); // time exceeded
+    for (let i = 0; i < 30; i++) if (limit.allows6(1, 0xfd000000 + i)) v6++;
+    expect(v6).toBe(50 - 30 - 6);
   });
+});
 
-  it('HostStack sends no more port unreachables than the limit allows', () => {
+describe('HostStack', () => {
+  it('sends a flooding client no more port unreachables than its bucket holds', () => {
     const tap = new RecordingTap(2048, 4, 4);
     const tx = tap.txBatch();
     const host = new HostStack(Uint8Array.from([2, 0, 0, 0, 0, 0xfe]), tx, new IcmpRateLimit(1000, 50, () => 0));
@@ -59,12 +96,12 @@ describe('the global ICMP error limit', () => {
       host.icmpError(frame, 0, ...PORT_UNREACH, 0xc6120164);
       tx.flush();
     }
-    expect(tap.sent).toHaveLength(50);
-    expect(host.icmpLimit.suppressed).toBe(10);
+    expect(tap.sent).toHaveLength(6);
+    expect(host.icmpLimit.suppressed).toBe(54);
     for (let i = 0; i < 5; i++) {
       host.icmpError(frame, 0, ...FRAG_NEEDED, 0xc6120164, 1400);
       tx.flush();
     }
-    expect(tap.sent).toHaveLength(55);
+    expect(tap.sent).toHaveLength(11);
   });
 });

@@ -7,7 +7,8 @@
 // client is the destination end, else the source end; the queue is a hash of that end's address and
 // port. With `addressOnly` the port of a client's end is left out (all of a client's connections on one
 // queue, as persistence needs); a local address's port always counts (FULLNAT replies carry no client,
-// and each queue owns the local ports that hash to it). Anything else goes to queue 0.
+// and each queue owns the local ports that hash to it). An ICMP or ICMPv6 error goes with the connection
+// of the packet it quotes. Anything else goes to queue 0.
 //
 // Exported to JS: createSteeringMap(maxEntries) -> fd, steeringMapSet(fd, key u32, value 0..2; 0 removes),
 // loadSteeringProgram(mapFd, addressOnly) -> fd. TapDevice.setSteering(progFd) attaches it (tap_device.cc).
@@ -93,11 +94,14 @@ Napi::Value LoadSteeringProgram(const Napi::CallbackInfo& info) {
   bool addressOnly = info.Length() > 1 && info[1].ToBoolean().Value();
   const uint8_t LDX_B = BPF_LDX | BPF_MEM | BPF_B;
   const uint8_t LD_ABS_W = BPF_LD | BPF_ABS | BPF_W, LD_ABS_H = BPF_LD | BPF_ABS | BPF_H, LD_ABS_B = BPF_LD | BPF_ABS | BPF_B;
-  const uint8_t LD_IND_H = BPF_LD | BPF_IND | BPF_H;
+  const uint8_t LD_IND_H = BPF_LD | BPF_IND | BPF_H, LD_IND_B = BPF_LD | BPF_IND | BPF_B, LD_IND_W = BPF_LD | BPF_IND | BPF_W;
   const uint8_t MOV_X = BPF_ALU64 | BPF_MOV | BPF_X, MOV_K = BPF_ALU64 | BPF_MOV | BPF_K, XOR_X = BPF_ALU64 | BPF_XOR | BPF_X;
   const uint8_t STX_W = BPF_STX | BPF_MEM | BPF_W, LDX_W = BPF_LDX | BPF_MEM | BPF_W;
   const uint8_t JEQ = BPF_JMP | BPF_JEQ | BPF_K, JNE = BPF_JMP | BPF_JNE | BPF_K;
-  enum Label { kNone, kV6, kFallback, kPorts, kClientIsSource, kDestination, kLocalAddress, kHash, kLabels };
+  enum Label {
+    kNone, kV6, kFallback, kPorts, kPortsSwapped, kLookup, kClientIsSource, kDestination, kLocalAddress, kHash,
+    kIcmp4, kIcmp4Error, kIcmp6, kLabels
+  };
   std::vector<bpf_insn> p;
   std::vector<std::pair<size_t, Label>> jumps;
   int at[kLabels] = {};
@@ -112,6 +116,7 @@ Napi::Value LoadSteeringProgram(const Napi::CallbackInfo& info) {
   emit(JEQ, 0, 0, 0, 0x86dd, kV6);
   emit(JNE, 0, 0, 0, 0x0800, kFallback);
   emit(LD_ABS_B, 0, 0, 0, 23);              // IPv4 protocol
+  emit(JEQ, 0, 0, 0, 1, kIcmp4);
   emit(JEQ, 0, 0, 1, 6);                    // TCP: skip the UDP test
   emit(JNE, 0, 0, 0, 17, kFallback);
   emit(LD_ABS_W, 0, 0, 0, 26);              // r7 = source address
@@ -123,8 +128,36 @@ Napi::Value LoadSteeringProgram(const Napi::CallbackInfo& info) {
   emit(BPF_ALU64 | BPF_LSH | BPF_K, 0, 0, 0, 2);
   emit(MOV_X, 9, 0, 0, 0);
   emit(BPF_JMP | BPF_JA, 0, 0, 0, 0, kPorts);
+  // An ICMP error (destination unreachable, time exceeded, parameter problem) goes where the packet it
+  // quotes went: that packet was one of ours, so with its ends swapped it looks like a frame of its
+  // connection coming in (ours to a real server becomes the real server's reply, ours to a client the
+  // client's packet), and the rules below apply as they are.
+  label(kIcmp4);
+  emit(LD_ABS_B, 0, 0, 0, 14);              // r9 = outer IP header length
+  emit(BPF_ALU64 | BPF_AND | BPF_K, 0, 0, 0, 15);
+  emit(BPF_ALU64 | BPF_LSH | BPF_K, 0, 0, 0, 2);
+  emit(MOV_X, 9, 0, 0, 0);
+  emit(LD_IND_B, 0, 9, 0, 14);              // ICMP type
+  emit(JEQ, 0, 0, 0, 3, kIcmp4Error);
+  emit(JEQ, 0, 0, 0, 11, kIcmp4Error);
+  emit(JNE, 0, 0, 0, 12, kFallback);
+  label(kIcmp4Error);
+  emit(LD_IND_B, 0, 9, 0, 14 + 8 + 9);      // the quoted packet's protocol
+  emit(JEQ, 0, 0, 1, 6);
+  emit(JNE, 0, 0, 0, 17, kFallback);
+  emit(LD_IND_W, 0, 9, 0, 14 + 8 + 16);     // r7 = the quoted destination
+  emit(MOV_X, 7, 0, 0, 0);
+  emit(LD_IND_W, 0, 9, 0, 14 + 8 + 12);     // r8 = the quoted source
+  emit(MOV_X, 8, 0, 0, 0);
+  emit(LD_IND_B, 0, 9, 0, 14 + 8);          // r9 += 8 + the quoted header's length
+  emit(BPF_ALU64 | BPF_AND | BPF_K, 0, 0, 0, 15);
+  emit(BPF_ALU64 | BPF_LSH | BPF_K, 0, 0, 0, 2);
+  emit(BPF_ALU64 | BPF_ADD | BPF_X, 9, 0, 0, 0);
+  emit(BPF_ALU64 | BPF_ADD | BPF_K, 9, 0, 0, 8);
+  emit(BPF_JMP | BPF_JA, 0, 0, 0, 0, kPortsSwapped);
   label(kV6);
   emit(LD_ABS_B, 0, 0, 0, 20);              // IPv6 next header
+  emit(JEQ, 0, 0, 0, 58, kIcmp6);
   emit(JEQ, 0, 0, 1, 6);
   emit(JNE, 0, 0, 0, 17, kFallback);
   emit(LD_ABS_W, 0, 0, 0, 22);              // r7 = fold(source address)
@@ -145,6 +178,35 @@ Napi::Value LoadSteeringProgram(const Napi::CallbackInfo& info) {
   emit(STX_W, 10, 0, -8, 0);
   emit(LD_IND_H, 0, 9, 0, 16);              // destination port -> fp[-12]
   emit(STX_W, 10, 0, -12, 0);
+  emit(BPF_JMP | BPF_JA, 0, 0, 0, 0, kLookup);
+  // ICMPv6 errors (types 1..4; the quoted packet right after the 8-byte ICMPv6 header, no extension
+  // headers), swapped as for IPv4 above.
+  label(kIcmp6);
+  emit(LD_ABS_B, 0, 0, 0, 54);              // ICMPv6 type
+  emit(JEQ, 0, 0, 0, 0, kFallback);
+  emit(BPF_JMP | BPF_JGT | BPF_K, 0, 0, 0, 4, kFallback);
+  emit(LD_ABS_B, 0, 0, 0, 62 + 6);          // the quoted packet's next header
+  emit(JEQ, 0, 0, 1, 6);
+  emit(JNE, 0, 0, 0, 17, kFallback);
+  emit(LD_ABS_W, 0, 0, 0, 62 + 24);         // r7 = fold(the quoted destination)
+  emit(MOV_X, 7, 0, 0, 0);
+  for (int w = 1; w < 4; w++) {
+    emit(LD_ABS_W, 0, 0, 0, 62 + 24 + 4 * w);
+    emit(XOR_X, 7, 0, 0, 0);
+  }
+  emit(LD_ABS_W, 0, 0, 0, 62 + 8);          // r8 = fold(the quoted source)
+  emit(MOV_X, 8, 0, 0, 0);
+  for (int w = 1; w < 4; w++) {
+    emit(LD_ABS_W, 0, 0, 0, 62 + 8 + 4 * w);
+    emit(XOR_X, 8, 0, 0, 0);
+  }
+  emit(MOV_K, 9, 0, 0, 40 + 8 + 40);        // the quoted ports at 14 + r9
+  label(kPortsSwapped);
+  emit(LD_IND_H, 0, 9, 0, 16);              // the quoted destination port -> fp[-8]
+  emit(STX_W, 10, 0, -8, 0);
+  emit(LD_IND_H, 0, 9, 0, 14);              // the quoted source port -> fp[-12]
+  emit(STX_W, 10, 0, -12, 0);
+  label(kLookup);
   emit(STX_W, 10, 7, -4, 0);                // fp[-4] = source address: the map key
   emit(BPF_LD | BPF_DW | BPF_IMM, 1, BPF_PSEUDO_MAP_FD, 0, mapFd);
   emit(0, 0, 0, 0, 0);                      // (second half of the 64-bit immediate)

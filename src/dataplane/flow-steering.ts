@@ -8,8 +8,9 @@
  * setServiceAddresses() keeps its BPF map equal to a given set. With `addressOnly` a client's port is
  * left out of the hash (a local address's port never is). IPv6 addresses are folded to 32 bits (the
  * xor of their words, IPVS's fold), so a client whose fold equals a service address's would be taken for
- * the service side - only its own connections would then be steered by the other end. Frames that are not
- * TCP/UDP go to queue 0. FULLNAT replies are addressed to a local address, so their client end is not in
+ * the service side - only its own connections would then be steered by the other end. An ICMP or ICMPv6
+ * error is steered by the packet it quotes (its ends swapped: that packet was one of ours), so it reaches
+ * the queue that holds the connection. Other frames that are not TCP/UDP go to queue 0. FULLNAT replies are addressed to a local address, so their client end is not in
  * the frame: the local address and port stand for it, and each queue allocates only local ports that
  * steer to itself (steeringQueue, used by src/modes/fullnat.ts).
  */

@@ -8,10 +8,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { steeringQueue } from '../../src/dataplane/flow-steering.js';
+import { fold6, steeringQueue } from '../../src/dataplane/flow-steering.js';
 import { parseIpv4 } from '../../src/dataplane/wire/ipv4.js';
+import { parseIpv6 } from '../../src/dataplane/wire/ipv6.js';
 import { ControlClient } from '../../src/control/client.js';
-import { LAB_VIP, LAB_VIP6, labRealServer, labRealServer6 } from '../../src/lab/topology.js';
+import { LAB_CLIENT, LAB_CLIENT6, LAB_VIP, LAB_VIP6, labRealServer, labRealServer6 } from '../../src/lab/topology.js';
 import { SKIP_REASON, servers, tapvsOk, useLab, type Served } from './lab-fixture.js';
 import { stop, waitFor, type Background } from '../../src/lab/processes.js';
 
@@ -123,6 +124,43 @@ describe.skipIf(SKIP_REASON !== null)('tapvsd --queues 2', () => {
     const c = await counters();
     for (const q of c.queues) expect(q.forwardedIn).toBeGreaterThan(10);
   });
+
+  it("ICMP errors go to the queue of the connection they are about (NAT and FULLNAT, IPv4 and IPv6)", async () => {
+    await tapvsOk(lab(), ['-C']);
+    const FN6_VIP = 'fd00:1::102', LIP6 = 'fd00:2::200';
+    await tapvsOk(lab(), ['-A', '-u', `${VIP}:9999`, '-s', 'rr']);
+    await tapvsOk(lab(), ['-a', '-u', `${VIP}:9999`, '-r', `${RS1}:9999`, '-m']);
+    await tapvsOk(lab(), ['-A', '-u', `${FN_VIP}:9999`, '-s', 'rr']);
+    await tapvsOk(lab(), ['--add-laddr', '-u', `${FN_VIP}:9999`, '-z', LIP]);
+    await tapvsOk(lab(), ['-a', '-u', `${FN_VIP}:9999`, '-r', `${RS1}:9999`, '--fullnat']);
+    await tapvsOk(lab(), ['-A', '-u', `[${LAB_VIP6}]:9999`, '-s', 'rr']);
+    await tapvsOk(lab(), ['-a', '-u', `[${LAB_VIP6}]:9999`, '-r', `[${labRealServer6(0)}]:9999`, '-m']);
+    await tapvsOk(lab(), ['-A', '-u', `[${FN6_VIP}]:9999`, '-s', 'rr']);
+    await tapvsOk(lab(), ['--add-laddr', '-u', `[${FN6_VIP}]:9999`, '-z', LIP6]);
+    await tapvsOk(lab(), ['-a', '-u', `[${FN6_VIP}]:9999`, '-r', `[${labRealServer6(0)}]:9999`, '--fullnat']);
+    // Six sockets per VIP, from source ports chosen so that three connections live on each queue (six:
+    // the real server's kernel sends one peer no more than a burst of 6 errors). rs1 serves nothing on
+    // 9999: its port unreachable must come back translated to every socket, whichever queue it is on.
+    const portsFor = (key: number, from: number): number[] => {
+      const ports: number[] = [];
+      for (const q of [0, 1]) for (let p = from, n = 0; n < 3; p++) if (steeringQueue(key, p, 2) === q) ports.push(p), n++;
+      return ports;
+    };
+    const cases: [string, string, number[]][] = [
+      ['AF_INET', VIP, portsFor(parseIpv4(LAB_CLIENT), 40000)],
+      ['AF_INET', FN_VIP, portsFor(parseIpv4(LAB_CLIENT), 41000)],
+      ['AF_INET6', LAB_VIP6, portsFor(fold6(parseIpv6(LAB_CLIENT6)!), 40000)],
+      ['AF_INET6', FN6_VIP, portsFor(fold6(parseIpv6(LAB_CLIENT6)!), 41000)],
+    ];
+    for (const [family, vip, ports] of cases) {
+      const any = family === 'AF_INET' ? '0.0.0.0' : '::';
+      const r = await lab().exec(lab().cli, 'python3', [
+        '-c',
+        `import socket\nout=[]\nfor p in [${ports.join(',')}]:\n  s=socket.socket(socket.${family},socket.SOCK_DGRAM)\n  s.bind(('${any}',p))\n  s.settimeout(2)\n  s.connect(('${vip}',9999))\n  s.send(b'x')\n  try:\n    s.recv(100); out.append('reply')\n  except ConnectionRefusedError: out.append('refused')\n  except socket.timeout: out.append('timeout')\nprint(' '.join(out))`,
+      ], 60_000);
+      expect(r.stdout.trim(), `${vip} from ports ${ports}: ${r.stderr}`).toBe(Array(6).fill('refused').join(' '));
+    }
+  }, 90_000);
 
   it('IPv6 NAT: Neighbour Discovery learnt on queue 0 reaches the other queue', async () => {
     await tapvsOk(lab(), ['-C']);

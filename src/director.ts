@@ -108,7 +108,7 @@ export class Director implements MetricsSource {
   /** Multiqueue: the workers (main thread), and the steering program (queue 0's worker). */
   private workers: QueueWorkers | null = null;
   private steering: FlowSteering | null = null;
-  /** Multiqueue, before the workers run: the commands applied so far, replayed to them at start. */
+  /** Multiqueue, before the workers run: the commands applied so far, applied by each before its queue is up. */
   private beforeWorkers: Command[] = [];
   /**
    * Multiqueue: a queue's worker died after it started. Its queue's frames go nowhere from then on, so
@@ -262,6 +262,7 @@ export class Director implements MetricsSource {
         offload: this.opts.offload,
         steerByAddress: this.opts.steerByAddress ?? false,
         logFormat: this.log.format,
+        initialCommands: this.beforeWorkers,
       },
       this.log,
     );
@@ -272,10 +273,6 @@ export class Director implements MetricsSource {
     };
     try {
       await workers.start();
-      if (this.beforeWorkers.length > 0) {
-        const failed = workers.broadcast({ op: 'batch', commands: this.beforeWorkers }).find((r) => !r.ok);
-        if (failed) throw new Error(`the configuration did not apply on a queue: ${failed.message ?? failed.errno}`);
-      }
     } catch (e) {
       await workers.stop();
       this.workers = null;

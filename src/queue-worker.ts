@@ -5,7 +5,7 @@
  * arrive on `port` and are answered on it, then `signal` wakes the waiting main thread.
  */
 import { isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import type { Reply, Request } from './control/protocol.js';
+import type { Command, Reply, Request } from './control/protocol.js';
 import { IpvsSysctls } from './control/sysctls.js';
 import type { InterfaceAddress6 } from './dataplane/addresses6.js';
 import type { InterfaceAddress } from './dataplane/routes.js';
@@ -33,6 +33,8 @@ export interface QueueWorkerData {
   offload?: boolean;
   steerByAddress: boolean;
   logFormat: 'text' | 'json';
+  /** The configuration the main thread took before the queues started (--rules, keepalived.conf). */
+  initialCommands: Command[];
 }
 
 /** What a worker tells the main thread on its own (not answers to calls). */
@@ -93,6 +95,11 @@ async function run(data: QueueWorkerData): Promise<void> {
   });
 
   try {
+    // The configuration first, so that the queue serves it from its first frame on.
+    if (data.initialCommands.length > 0) {
+      const r = director.applyInitial({ op: 'batch', commands: data.initialCommands });
+      if (!r.ok) throw new Error(`the configuration did not apply: ${r.message ?? r.errno}`);
+    }
     await director.start();
   } catch (e) {
     parent.postMessage({ kind: 'failed', error: (e as Error).message } satisfies QueueWorkerEvent);

@@ -24,13 +24,13 @@ import { formatIpv4 } from './dataplane/wire/ipv4.js';
 import { parseIpv6 } from './dataplane/wire/ipv6.js';
 import type { Logger } from './logger.js';
 import { ESTIMATOR_PERIOD_MS, RateEstimator } from './stats/rate-estimator.js';
-import { createMetricsRegistry, type DataplaneCounters, type MetricsSource } from './stats/metrics.js';
+import { createMetricsRegistry, tableCountersOf, type DataplaneCounters, type MetricsSource, type TableCounters } from './stats/metrics.js';
 import { MetricsServer, type MetricsListen } from './stats/metrics-server.js';
 import { TotalStats } from './stats/totals.js';
 import { FlowSteering } from './dataplane/flow-steering.js';
 import { QueueWorkers } from './queue-workers.js';
-import { DROP_REASON_COUNT, DROP_REASON_NAMES } from './dataplane/drops.js';
-import { addQueueTables, sumQueueCounters } from './control/queue-stats.js';
+import { DROP_REASON_NAMES } from './dataplane/drops.js';
+import { addQueueTables, sumQueueCounters, sumTableCounters } from './control/queue-stats.js';
 import { SVC_F_PERSISTENT, type ConnectionSnapshot, type TableSnapshot } from './control/model.js';
 
 export interface DirectorOptions {
@@ -233,7 +233,7 @@ export class Director implements MetricsSource {
     await this.server.listen();
     this.log.info('control socket listening', { socket: this.opts.socketPath });
     if (this.opts.metrics) {
-      this.metricsServer = new MetricsServer(createMetricsRegistry(this), (m) => this.log.warn(m), () => this.gatherQueueStats());
+      this.metricsServer = new MetricsServer(createMetricsRegistry(this), (m) => this.log.warn(m), () => this.prepareScrape());
       const at = await this.metricsServer.listen(this.opts.metrics);
       this.log.info('metrics listening', { url: `http://${at}/metrics` });
     }
@@ -287,6 +287,37 @@ export class Director implements MetricsSource {
       }, ESTIMATOR_PERIOD_MS),
     );
     await this.listen();
+  }
+
+  /** Multiqueue: the queues' table counters, taken once per scrape (prepareScrape), and when. */
+  private queueTables: TableCounters | null = null;
+  private queueTablesAt = 0;
+
+  /** Before a metrics scrape (multiqueue): the queues' counters gathered once for all the collectors. */
+  private prepareScrape(): void {
+    if (!this.workers) return;
+    this.gatherQueueStats();
+    this.queueTables = this.sumQueueTables();
+    this.queueTablesAt = performance.now();
+  }
+
+  private sumQueueTables(): TableCounters {
+    const tables: TableCounters[] = [];
+    for (const r of this.workers!.broadcast({ op: 'get-counters', tables: true })) {
+      const t = r.ok ? (r.counters?.tables as TableCounters | undefined) : undefined;
+      if (t) tables.push(t);
+    }
+    return sumTableCounters(tables);
+  }
+
+  /** The connection table's and neighbour cache's counts, for the metrics (multiqueue: the queues' sums). */
+  tableCounters(): TableCounters {
+    if (this.workers) {
+      // The collectors of one scrape share what prepareScrape gathered; otherwise ask the queues.
+      if (this.queueTables && performance.now() - this.queueTablesAt < 1000) return this.queueTables;
+      return this.sumQueueTables();
+    }
+    return tableCountersOf(this.tracker, this.neighbors);
   }
 
   /** Multiqueue (main thread): make this replica's counters the sums of the queues' (no-op otherwise). */
@@ -376,7 +407,6 @@ export class Director implements MetricsSource {
         for (const r of this.workers.broadcast(req)) if (r.ok && r.connections) connections.push(...r.connections);
         return { ok: true, connections };
       }
-      if (req.op === 'get-counters') return { ok: true, counters: this.counters() };
     }
     switch (req.op) {
       case 'get-table':
@@ -386,7 +416,7 @@ export class Director implements MetricsSource {
       case 'get-timeouts':
         return { ok: true, timeouts: this.tracker.timeouts.get() };
       case 'get-counters':
-        return { ok: true, counters: this.counters() };
+        return { ok: true, counters: req.tables ? { ...this.counters(), tables: this.tableCounters() } : this.counters() };
       case 'reload':
         return this.reloadConfiguration ? this.reloadConfiguration() : { ok: false, errno: 'EOPNOTSUPP', message: 'this daemon has nothing to reload' };
       case 'reload-keepalived':
@@ -511,20 +541,17 @@ export class Director implements MetricsSource {
     };
   }
 
-  /** Multiqueue: the data plane counters summed over the queues. */
+  /** Multiqueue: the data plane counters summed over the queues, in the metrics' shape. */
   private queueDataplaneCounters(): DataplaneCounters {
-    const sum: DataplaneCounters = { drops: new Float64Array(DROP_REASON_COUNT), framesIn: 0, forwardedIn: 0, forwardedOut: 0, batches: 0, tap: {} };
-    for (const r of this.workers!.broadcast({ op: 'get-counters' })) {
-      const c = (r.ok && r.counters ? r.counters : {}) as { drops?: Record<string, number>; framesIn?: number; forwardedIn?: number; forwardedOut?: number; batches?: number; tap?: Record<string, number> };
-      DROP_REASON_NAMES.forEach((name, i) => (sum.drops[i] += c.drops?.[name] ?? 0));
-      sum.framesIn += c.framesIn ?? 0;
-      sum.forwardedIn += c.forwardedIn ?? 0;
-      sum.forwardedOut += c.forwardedOut ?? 0;
-      sum.batches += c.batches ?? 0;
-      const t = sum.tap as Record<string, number>;
-      for (const [k, v] of Object.entries(c.tap ?? {})) if (typeof v === 'number') t[k] = (t[k] ?? 0) + v;
-    }
-    return sum;
+    const c = this.counters() as { drops: Record<string, number>; framesIn: number; forwardedIn: number; forwardedOut: number; batches: number; tap: DataplaneCounters['tap'] };
+    return {
+      drops: Float64Array.from(DROP_REASON_NAMES, (name) => c.drops[name] ?? 0),
+      framesIn: c.framesIn,
+      forwardedIn: c.forwardedIn,
+      forwardedOut: c.forwardedOut,
+      batches: c.batches,
+      tap: c.tap,
+    };
   }
 
   /** A relayed ARP or Neighbour Discovery frame (another queue received it): learn from it, answer nothing. */

@@ -43,7 +43,8 @@ export type Request =
   | { op: 'get-connections' }
   | { op: 'get-timeouts' }
   /** tapvs's own: data plane counters (drops by reason, frames, TAP counters). */
-  | { op: 'get-counters' }
+  /** With `tables`, the reply's counters also hold `tables` (TableCounters: a pass over the connection table). */
+  | { op: 'get-counters'; tables?: boolean }
   /** tapvs's own: re-read tapvsd's --keepalived file and apply the difference (as SIGHUP does). */
   | { op: 'reload-keepalived' }
   /** tapvs's own (`tapvs reload`): re-read tapvsd's --rules and --keepalived files, as SIGHUP does. */

@@ -10,6 +10,7 @@ import type { TableSnapshot } from './model.js';
 import { sameDestinationKey } from './model.js';
 import type { ServiceTable } from './service-table.js';
 import { STAT_FIELDS } from '../stats/counters.js';
+import type { TableCounters } from '../stats/metrics.js';
 
 /** Set `services`' statistics and connection counts to the sums over `queues`' snapshots. */
 export function addQueueTables(services: ServiceTable, queues: readonly TableSnapshot[]): void {
@@ -52,6 +53,20 @@ export function sumQueueCounters(queues: readonly Record<string, unknown>[]): Re
   for (const key of ['framesIn', 'forwardedIn', 'forwardedOut', 'connections', 'batches', 'neighbors', 'icmpRateLimited'])
     sum[key] = queues.reduce((n, q) => n + (typeof q[key] === 'number' ? (q[key] as number) : 0), 0);
   for (const key of ['drops', 'tap', 'offload', 'connectionCapacity']) sum[key] = sumNumbers(queues.map((q) => q[key]));
+  return sum;
+}
+
+/** The queues' connection tables and neighbour caches, added up (the metrics' view of a multiqueue director). */
+export function sumTableCounters(queues: readonly TableCounters[]): TableCounters {
+  const sum: TableCounters = { entries: 0, maxEntries: 0, memoryBytes: 0, refusedFull: 0, byState: {}, neighbors: { incomplete: 0, reachable: 0, failed: 0, slots: 0 } };
+  for (const q of queues) {
+    sum.entries += q.entries;
+    sum.maxEntries += q.maxEntries;
+    sum.memoryBytes += q.memoryBytes;
+    sum.refusedFull += q.refusedFull;
+    for (const [k, n] of Object.entries(q.byState)) sum.byState[k] = (sum.byState[k] ?? 0) + n;
+    for (const k of ['incomplete', 'reachable', 'failed', 'slots'] as const) sum.neighbors[k] += q.neighbors[k];
+  }
   return sum;
 }
 

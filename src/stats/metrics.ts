@@ -43,14 +43,25 @@ export interface DataplaneCounters {
   tap: Partial<Record<'rxFrames' | 'rxErrors' | 'txFrames' | 'txErrors' | 'txBusy' | 'wakeups', number>>;
 }
 
+/** The connection table and the neighbour cache, as the collectors read them (tableCounters()). */
+export interface TableCounters {
+  entries: number;
+  maxEntries: number;
+  memoryBytes: number;
+  refusedFull: number;
+  /** Entries by "kind|proto|state" (connectionsByState). */
+  byState: Record<string, number>;
+  neighbors: { incomplete: number; reachable: number; failed: number; slots: number };
+}
+
 /** What the collectors read; the Director provides it. */
 export interface MetricsSource {
   readonly services: ServiceTable;
   readonly rates: RateEstimator;
-  readonly tracker: ConnectionTracker;
-  readonly neighbors: NeighborTable;
   readonly totals: TotalStats;
   dataplaneCounters(): DataplaneCounters | null;
+  /** The connection table's and the neighbour cache's counts (a multiqueue director sums its queues'). */
+  tableCounters(): TableCounters;
   /** Health-check state of the real servers (keepalived checkers), read at scrape time. */
   backendHealth(): BackendHealth;
 }
@@ -315,7 +326,7 @@ export function createMetricsRegistry(src: MetricsSource, opts: { defaults?: boo
     help: 'Entries in the connection table (connections and persistence templates).',
     registers,
     collect() {
-      this.set(src.tracker.table.count);
+      this.set(src.tableCounters().entries);
     },
   });
   new Gauge({
@@ -323,7 +334,7 @@ export function createMetricsRegistry(src: MetricsSource, opts: { defaults?: boo
     help: 'Connection table limit (--conn-max); beyond it new connections are refused.',
     registers,
     collect() {
-      this.set(src.tracker.table.maxEntries);
+      this.set(src.tableCounters().maxEntries);
     },
   });
   new Gauge({
@@ -331,7 +342,7 @@ export function createMetricsRegistry(src: MetricsSource, opts: { defaults?: boo
     help: 'Bytes held by the connection table arrays (entries, hash buckets, timer wheel).',
     registers,
     collect() {
-      this.set(src.tracker.table.memoryBytes());
+      this.set(src.tableCounters().memoryBytes);
     },
   });
   new Counter({
@@ -340,7 +351,7 @@ export function createMetricsRegistry(src: MetricsSource, opts: { defaults?: boo
     registers,
     collect() {
       this.reset();
-      this.inc(src.tracker.refusedFull);
+      this.inc(src.tableCounters().refusedFull);
     },
   });
   new Gauge({
@@ -350,7 +361,7 @@ export function createMetricsRegistry(src: MetricsSource, opts: { defaults?: boo
     registers,
     collect() {
       this.reset();
-      for (const [k, n] of connectionsByState(src.tracker)) {
+      for (const [k, n] of Object.entries(src.tableCounters().byState)) {
         const [kind, proto, state] = k.split('|');
         this.set({ kind, proto, state }, n);
       }
@@ -364,17 +375,10 @@ export function createMetricsRegistry(src: MetricsSource, opts: { defaults?: boo
     labelNames: ['state'],
     registers,
     collect() {
-      const n = src.neighbors;
-      let incomplete = 0, reachable = 0, failed = 0;
-      for (let s = 0; s < n.slots; s++) {
-        const st = n.state[s];
-        if (st === NEIGH_INCOMPLETE) incomplete++;
-        else if (st === NEIGH_REACHABLE) reachable++;
-        else if (st === NEIGH_FAILED) failed++;
-      }
-      this.set({ state: 'incomplete' }, incomplete);
-      this.set({ state: 'reachable' }, reachable);
-      this.set({ state: 'failed' }, failed);
+      const n = src.tableCounters().neighbors;
+      this.set({ state: 'incomplete' }, n.incomplete);
+      this.set({ state: 'reachable' }, n.reachable);
+      this.set({ state: 'failed' }, n.failed);
     },
   });
   new Gauge({
@@ -382,12 +386,32 @@ export function createMetricsRegistry(src: MetricsSource, opts: { defaults?: boo
     help: 'ARP (neighbour) cache slots.',
     registers,
     collect() {
-      this.set(src.neighbors.slots);
+      this.set(src.tableCounters().neighbors.slots);
     },
   });
 
   if (opts.defaults !== false) collectDefaultMetrics({ register: registry, prefix: 'tapvs_' });
   return registry;
+}
+
+/** A director's own table counters (one pass over the connection table and the neighbour slots). */
+export function tableCountersOf(tracker: ConnectionTracker, neighbors: NeighborTable): TableCounters {
+  const t = tracker.table;
+  let incomplete = 0, reachable = 0, failed = 0;
+  for (let s = 0; s < neighbors.slots; s++) {
+    const st = neighbors.state[s];
+    if (st === NEIGH_INCOMPLETE) incomplete++;
+    else if (st === NEIGH_REACHABLE) reachable++;
+    else if (st === NEIGH_FAILED) failed++;
+  }
+  return {
+    entries: t.count,
+    maxEntries: t.maxEntries,
+    memoryBytes: t.memoryBytes(),
+    refusedFull: tracker.refusedFull,
+    byState: Object.fromEntries(connectionsByState(tracker)),
+    neighbors: { incomplete, reachable, failed, slots: neighbors.slots },
+  };
 }
 
 const PROTO_SLOTS = ['TCP', 'UDP', 'SCTP', 'IP', 'other'] as const;

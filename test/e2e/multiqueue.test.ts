@@ -101,6 +101,10 @@ describe.skipIf(SKIP_REASON !== null)('tapvsd --queues 2', () => {
     // The director's totals: these 60 and the 10 of the rules file's service (deleted by -C, still counted).
     const metrics = await scrape();
     expect(metrics).toMatch(/^node_ipvs_connections_total 70$/m);
+    // The connection table's gauges are the queues' too: the 70 connections, in TIME_WAIT for 2 minutes.
+    expect(metrics).toMatch(/^tapvs_connection_table_entries 70$/m);
+    expect(metrics).toMatch(/^tapvs_connections\{kind="connection",proto="TCP",state="TIME_WAIT"\} 70$/m);
+    expect(metrics).toMatch(/^tapvs_rx_frames_total [1-9]\d*$/m);
     // Each queue schedules round robin on its own, so the split between the two need not be 30/30.
     const inactive = [...metrics.matchAll(/^node_ipvs_backend_connections_inactive\{local_address="198\.18\.1\.100",local_port="80",.*\} (\d+)$/gm)].map((m) => Number(m[1]));
     expect(inactive).toHaveLength(2);

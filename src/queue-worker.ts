@@ -5,7 +5,8 @@
  * arrive on `port` and are answered on it, then `signal` wakes the waiting main thread.
  */
 import { isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import type { Command, Reply, Request } from './control/protocol.js';
+import type { Command, Reply } from './control/protocol.js';
+import type { QueueAnswer, QueueCall } from './queue-workers.js';
 import { IpvsSysctls } from './control/sysctls.js';
 import type { InterfaceAddress6 } from './dataplane/addresses6.js';
 import type { InterfaceAddress } from './dataplane/routes.js';
@@ -73,14 +74,14 @@ async function run(data: QueueWorkerData): Promise<void> {
   });
   director.onNeighborFrame = (frame) => parent.postMessage({ kind: 'neighbor-frame', frame } satisfies QueueWorkerEvent, [frame.buffer as ArrayBuffer]);
 
-  data.port.on('message', (req: Request) => {
+  data.port.on('message', ({ seq, req }: QueueCall) => {
     let reply: Reply;
     try {
       reply = director.handle(req);
     } catch (e) {
       reply = { ok: false, errno: 'EIO', message: `queue ${data.queue}: ${(e as Error).message}` };
     }
-    data.port.postMessage(reply);
+    data.port.postMessage({ seq, reply } satisfies QueueAnswer);
     Atomics.store(data.signal, 0, 1);
     Atomics.notify(data.signal, 0);
   });

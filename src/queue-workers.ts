@@ -19,14 +19,26 @@ import type { Reply, Request } from './control/protocol.js';
 import type { Logger } from './logger.js';
 import type { QueueWorkerData, QueueWorkerEvent } from './queue-worker.js';
 
+/** A control call on a worker's port, and its answer. */
+export interface QueueCall {
+  seq: number;
+  req: Request;
+}
+export interface QueueAnswer {
+  seq: number;
+  reply: Reply;
+}
+
 /** How long a control call waits for a worker before it reports the worker as not answering. */
 const CALL_TIMEOUT_MS = 10_000;
 
 interface QueueWorkerHandle {
   worker: Worker;
   port: MessagePort;
-  /** [0]: 1 once the worker has posted its answer to the current call. */
+  /** [0]: set to 1 by the worker after each answer it posts. */
   signal: Int32Array;
+  /** Number of the last call (answers carry it, so that a late answer is never taken for another's). */
+  seq: number;
   exited: boolean;
 }
 
@@ -56,7 +68,7 @@ export class QueueWorkers {
     const signal = new Int32Array(new SharedArrayBuffer(4));
     const data: QueueWorkerData = { ...this.base, queue: index, port: port2, signal };
     const worker = new Worker(new URL('./queue-worker.js', import.meta.url), { workerData: data, transferList: [port2] });
-    const handle: QueueWorkerHandle = { worker, port: port1, signal, exited: false };
+    const handle: QueueWorkerHandle = { worker, port: port1, signal, seq: 0, exited: false };
     this.handles.push(handle);
     return new Promise((resolve, reject) => {
       let ready = false;
@@ -92,12 +104,23 @@ export class QueueWorkers {
   call(q: number, req: Request): Reply {
     const h = this.handles[q];
     if (!h || h.exited) return { ok: false, errno: 'EIO', message: `queue ${q} is not running` };
+    const seq = ++h.seq;
     Atomics.store(h.signal, 0, 0);
-    h.port.postMessage(req);
-    const waited = Atomics.wait(h.signal, 0, 0, CALL_TIMEOUT_MS);
-    const m = receiveMessageOnPort(h.port);
-    if (!m) return { ok: false, errno: 'EIO', message: `queue ${q} did not answer (${waited})` };
-    return m.message as Reply;
+    h.port.postMessage({ seq, req } satisfies QueueCall);
+    const deadline = Date.now() + CALL_TIMEOUT_MS;
+    for (;;) {
+      const m = receiveMessageOnPort(h.port);
+      if (m) {
+        const answer = m.message as QueueAnswer;
+        if (answer.seq === seq) return answer.reply;
+        continue; // the late answer to a call that timed out: dropped
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) return { ok: false, errno: 'EIO', message: `queue ${q} did not answer within ${CALL_TIMEOUT_MS / 1000} s` };
+      // The worker posts its answer before it sets the signal, so the port holds it once we wake.
+      Atomics.wait(h.signal, 0, 0, left);
+      Atomics.store(h.signal, 0, 0);
+    }
   }
 
   /** The same request to every worker, in queue order; their answers. */

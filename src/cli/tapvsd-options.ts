@@ -38,7 +38,7 @@ export const USAGE = `Usage: tapvsd --tap IFNAME [--bridge BRIDGE] [--mac MAC] -
   --queues N          TAP queues (1..16, default 1). N > 1 opens a multiqueue TAP with one worker
                       thread per queue, each with its own connection table (--conn-max shared out); a
                       BPF program steers both directions of a connection to one queue. lc/wlc and
-                      friends count each queue's connections only
+                      friends, and -x/-y thresholds, count each queue's connections only
   --steer-by KIND     with --queues: 'address-port' (default) spreads a client's connections over the
                       queues by port; 'address' keeps all of a client's connections on one queue, so
                       persistent services (per client address, -M 255.255.255.255 or 128) work

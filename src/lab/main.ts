@@ -9,6 +9,7 @@
  * --ipv6 runs the same over IPv6 (addresses in family.ts: VIP fd00:1::100, TUN as IPv6-in-IPv6).
  *
  *   npm run lab [-- --mode nat|dr|tun|fullnat] [--ipv6] [--requests N] [--scheduler rr|wrr|lc|wlc] [--keep]
+ *               [--queues N]
  *               [--walk [--pcap DIR] [--all] [--capture cap|tcpdump]]
  *
  * --walk captures one more connection at the client, the director's TAP and the real servers, writes
@@ -19,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { applyCommands, labMode, LAB_MODE_NAMES, labRoles, labServiceCommands, startLab, type LabMode } from './modes.js';
 import { hostPort, labAddresses } from './family.js';
+import { ControlClient } from '../control/client.js';
 import { hasCommand, labUnavailableReason, LabTopology } from './topology.js';
 import { run } from './processes.js';
 import { packetWalk, type CaptureBackend } from './walk.js';
@@ -44,7 +46,7 @@ const out = (s = ''): void => {
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
   if (args.includes('-h') || args.includes('--help')) {
-    out(`usage: npm run lab [-- --mode ${LAB_MODE_NAMES.join('|')}] [--ipv6] [--requests N] [--scheduler NAME] [--keep]`);
+    out(`usage: npm run lab [-- --mode ${LAB_MODE_NAMES.join('|')}] [--ipv6] [--requests N] [--scheduler NAME] [--keep] [--queues N]`);
     out('                   [--walk [--pcap DIR] [--all] [--capture cap|tcpdump]]');
     out('--ipv6: the service, the requests and the walk on IPv6 (VIP fd00:1::100, real servers fd00:2::11...)');
     return 0;
@@ -65,6 +67,8 @@ async function main(): Promise<number> {
   const requests = Math.max(1, Math.min(1000, Number(option(args, '--requests', '10')) || 10));
   const scheduler = option(args, '--scheduler', 'rr');
   const keep = args.includes('--keep');
+  // tapvsd --queues N: a multiqueue TAP with a worker thread per queue; the lab shows what each queue carried.
+  const queues = Math.max(1, Math.min(16, Number(option(args, '--queues', '1')) || 1));
   // A fresh Debian machine may lack iproute2; the lab installs it (as the benchmark installs its tools).
   if (!hasCommand('ip') && process.getuid?.() === 0 && hasCommand('apt-get')) {
     process.stdout.write('lab: installing iproute2 (apt-get)\n');
@@ -102,7 +106,7 @@ async function main(): Promise<number> {
     out(`director    VIP ${a.vip}, ${a.directorFront}/${a.prefixLength}, DIP ${a.dip}/${a.prefixLength}   netns ${lab.dir} (tapvsd on TAP tapvs0, bridge br0)`);
     lab.rs.forEach((n, i) => out(`${mode.describeRealServer(a, i)}  netns ${n}`));
     out();
-    await startLab(lab, mode);
+    await startLab(lab, mode, queues > 1 ? ['--queues', String(queues)] : []);
     await applyCommands(lab, labServiceCommands(lab, mode, scheduler), out);
     out();
 
@@ -118,6 +122,14 @@ async function main(): Promise<number> {
     for (const c of [['-L', '-n'], ['-L', '-n', '--stats']]) {
       out(`# tapvs ${c.join(' ')}`);
       process.stdout.write((await lab.tapvs(c)).stdout);
+      out();
+    }
+    if (queues > 1) {
+      const client = new ControlClient(lab.socketPath);
+      const reply = await client.request({ op: 'get-counters' }).finally(() => client.close());
+      const per = reply.ok ? ((reply.counters?.queues ?? []) as { framesIn: number; forwardedIn: number }[]) : [];
+      out(`# frames per TAP queue (each queue a worker thread with its own connection table)`);
+      per.forEach((q, i) => out(`queue ${i}: ${q.framesIn} frames in, ${q.forwardedIn} forwarded to real servers`));
       out();
     }
 

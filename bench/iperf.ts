@@ -40,7 +40,7 @@ export async function startIperfServer(lab: LabTopology, ns: string, bind: strin
     `iperf3 server on ${bind}:${IPERF_PORT} in ${ns}`,
     async () => {
       if (p.child.exitCode !== null) return true;
-      const r = await lab.exec(ns, 'ss', ['-Hltn', `src ${bind}:${IPERF_PORT}`]);
+      const r = await lab.exec(ns, 'ss', ['-Hltn', `src ${bind.includes(':') ? `[${bind}]` : bind}:${IPERF_PORT}`]);
       return r.stdout.trim() !== '';
     },
     10_000,

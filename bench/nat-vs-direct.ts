@@ -10,6 +10,8 @@
  *              replies to the LIP (the same tapvsd as the tapvs path)
  *   dr         client -> VIP 198.18.1.104 -> tapvsd (TAP, MAC rewrite) -> rs (-g, VIP on lo), replies
  *              straight to the client over the bridge (direct-routing-path.ts)
+ *   nat6       tapvs NAT over IPv6: client fd00:1::2 -> [fd00:1::100] -> tapvsd -> rs fd00:2::1x (the lab
+ *              built with IPv6 beside IPv4; the same tapvsd). No request/response: sockperf 3.7 has no IPv6.
  *
  * Tests (`--tests`, comma separated; default all): tcp1, tcp4 (iperf3, 1 and 4 streams), udp (64-byte
  * UDP at iperf3's maximum rate, and the highest offered rate with loss <= 0.1 % by bisection), cps
@@ -26,14 +28,16 @@
  * the lab (namespaces, and every server process by PID) is torn down at the end, on failure and on Ctrl-C.
  *
  *   npm run bench [-- --quick] [--reps N] [--tests tcp1,tcp4,udp,cps,rr_tcp,rr_udp,idle]
- *                 [--paths direct,nft,haproxy,tapvs,fullnat,dr] [--no-pin] [--udp-buffer auto|default|BYTES]
+ *                 [--paths direct,nft,haproxy,tapvs,fullnat,dr,nat6] [--no-pin] [--udp-buffer auto|default|BYTES]
+ *
+ * The default paths are the first six; nat6 runs when asked for.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { run, type Background } from '../src/lab/processes.js';
 import { LAB_LIP } from '../src/lab/modes.js';
-import { LAB_CLIENT, LAB_TAP, LAB_VIP, labRealServer, labUnavailableReason, LabTopology, namespacesWithPrefix } from '../src/lab/topology.js';
+import { LAB_CLIENT, LAB_TAP, LAB_VIP, LAB_VIP6, labRealServer, labRealServer6, labUnavailableReason, LabTopology, namespacesWithPrefix } from '../src/lab/topology.js';
 import { addDirectPath, DIRECT_ADDRESS } from './direct-path.js';
 import { addDirectRoutingPath, DR_VIP } from './direct-routing-path.js';
 import { IPERF_PORT, killIperfClients, startIperfServer, tcpThroughput, udpRate, type Placement, type UdpResult } from './iperf.js';
@@ -66,7 +70,9 @@ const RETRIES_WHEN_DISTURBED = 1;
 /** Wall time that repeated (disturbed) runs may use in total. */
 const RETRY_BUDGET_MS = 20_000;
 
-const PATHS = ['direct', 'nft', 'haproxy', 'tapvs', 'fullnat', 'dr'] as const;
+const PATHS = ['direct', 'nft', 'haproxy', 'tapvs', 'fullnat', 'dr', 'nat6'] as const;
+/** What runs without --paths. */
+const DEFAULT_PATHS = PATHS.filter((p) => p !== 'nat6');
 /** The tapvs FULLNAT path: its own VIP, the same real servers, one local address (seed 004's setup). */
 const FULLNAT_VIP = '198.18.1.103';
 type PathName = (typeof PATHS)[number];
@@ -82,12 +88,14 @@ const TEST_TOOLS: Record<TestName, string[]> = {
   rr_udp: ['sockperf'],
   idle: [],
 };
-/** HAProxy cannot carry UDP. */
-const supports = (p: PathName, t: TestName): boolean => !(p === 'haproxy' && (t === 'udp' || t === 'rr_udp'));
+/** HAProxy cannot carry UDP; the IPv6 path has no request/response test (sockperf 3.7 has no IPv6). */
+const supports = (p: PathName, t: TestName): boolean => !(p === 'haproxy' && (t === 'udp' || t === 'rr_udp')) && !(p === 'nat6' && (t === 'rr_tcp' || t === 'rr_udp'));
 
-const TARGET: Record<PathName, string> = { direct: DIRECT_ADDRESS, nft: NFT_VIP, haproxy: HAPROXY_VIP, tapvs: LAB_VIP, fullnat: FULLNAT_VIP, dr: DR_VIP };
+const TARGET: Record<PathName, string> = { direct: DIRECT_ADDRESS, nft: NFT_VIP, haproxy: HAPROXY_VIP, tapvs: LAB_VIP, fullnat: FULLNAT_VIP, dr: DR_VIP, nat6: LAB_VIP6 };
+/** A path's target in a URL (IPv6 in brackets). */
+const urlHost = (p: PathName): string => (TARGET[p].includes(':') ? `[${TARGET[p]}]` : TARGET[p]);
 /** Where rs1's servers for each path are bound (HAProxy connects to the tapvs backend address). */
-const SERVER_BIND: Record<PathName, string> = { direct: DIRECT_ADDRESS, nft: nftBackend(0), haproxy: labRealServer(0), tapvs: labRealServer(0), fullnat: labRealServer(0), dr: DR_VIP };
+const SERVER_BIND: Record<PathName, string> = { direct: DIRECT_ADDRESS, nft: nftBackend(0), haproxy: labRealServer(0), tapvs: labRealServer(0), fullnat: labRealServer(0), dr: DR_VIP, nat6: labRealServer6(0) };
 
 const out = (s = ''): void => {
   process.stdout.write(s + '\n');
@@ -98,9 +106,9 @@ function option(args: string[], name: string, dflt: string): string {
   return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : dflt;
 }
 
-function listOption<T extends string>(args: string[], name: string, all: readonly T[]): T[] {
+function listOption<T extends string>(args: string[], name: string, all: readonly T[], dflt: readonly T[] = all): T[] {
   const v = option(args, name, '');
-  if (!v) return [...all];
+  if (!v) return [...dflt];
   const picked = v.split(',').map((s) => s.trim()).filter(Boolean);
   const bad = picked.filter((s) => !all.includes(s as T));
   if (bad.length) throw new Error(`${name}: unknown ${bad.join(', ')} (choose from ${all.join(',')})`);
@@ -190,7 +198,7 @@ async function main(): Promise<number> {
   let paths: PathName[];
   try {
     tests = listOption(args, '--tests', TESTS);
-    paths = listOption(args, '--paths', PATHS);
+    paths = listOption(args, '--paths', PATHS, DEFAULT_PATHS);
   } catch (e) {
     process.stderr.write(`bench: ${(e as Error).message}\n`);
     return 2;
@@ -214,7 +222,7 @@ async function main(): Promise<number> {
   tests = tests.filter((t) => TEST_TOOLS[t].every((c) => !missing.includes(c)));
   if (missing.length) out(`# skipped for missing tools (${missing.join(', ')}): tests now ${tests.join(',')}, paths ${paths.join(',')}`);
 
-  const lab = new LabTopology({ id: `tapvs-bench${process.pid}`, realServers: 2 });
+  const lab = new LabTopology({ id: `tapvs-bench${process.pid}`, realServers: 2, ipv6: paths.includes('nat6') });
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tapvs-bench-'));
   let interrupted = false;
   const onSignal = (): void => {
@@ -234,9 +242,9 @@ async function main(): Promise<number> {
   const balancerCpu = pin ? 1 : null;
   const rs1 = lab.rs[0];
   const results = new Results();
-  const generatorLimited: Record<PathName, number> = { direct: 0, nft: 0, haproxy: 0, tapvs: 0, fullnat: 0, dr: 0 };
-  const disturbed: Record<PathName, number> = { direct: 0, nft: 0, haproxy: 0, tapvs: 0, fullnat: 0, dr: 0 };
-  const cpsErrors: Record<PathName, number> = { direct: 0, nft: 0, haproxy: 0, tapvs: 0, fullnat: 0, dr: 0 };
+  const generatorLimited: Record<PathName, number> = { direct: 0, nft: 0, haproxy: 0, tapvs: 0, fullnat: 0, dr: 0, nat6: 0 };
+  const disturbed: Record<PathName, number> = { direct: 0, nft: 0, haproxy: 0, tapvs: 0, fullnat: 0, dr: 0, nat6: 0 };
+  const cpsErrors: Record<PathName, number> = { direct: 0, nft: 0, haproxy: 0, tapvs: 0, fullnat: 0, dr: 0, nat6: 0 };
   const failures: string[] = [];
   let retried = 0;
   let retryMs = 0;
@@ -264,10 +272,11 @@ async function main(): Promise<number> {
       if (r.code !== 0) out(`# warning: cannot pin tapvsd: ${r.stderr.trim()}`);
     }
     out(`# ${LAB_TAP} txqueuelen ${(await tapQueueLength(lab)) ?? '?'}`);
+    const hp = (a: string, port: number): string => (a.includes(':') ? `[${a}]:${port}` : `${a}:${port}`);
     const svc = (proto: '-t' | '-u', port: number, servers: number, vip = LAB_VIP, forward = '-m'): string[][] => [
-      ['-A', proto, `${vip}:${port}`, '-s', 'rr'],
-      ...Array.from({ length: servers }, (_, i) => ['-a', proto, `${vip}:${port}`, '-r', `${labRealServer(i)}:${port}`, forward]),
-      ...(forward === '--fullnat' ? [['--add-laddr', proto, `${vip}:${port}`, '-z', LAB_LIP]] : []),
+      ['-A', proto, hp(vip, port), '-s', 'rr'],
+      ...Array.from({ length: servers }, (_, i) => ['-a', proto, hp(vip, port), '-r', hp(vip.includes(':') ? labRealServer6(i) : labRealServer(i), port), forward]),
+      ...(forward === '--fullnat' ? [['--add-laddr', proto, hp(vip, port), '-z', LAB_LIP]] : []),
     ];
     const services = (vip: string, forward: string): string[][] => [
       ...svc('-t', IPERF_PORT, 1, vip, forward),
@@ -281,6 +290,7 @@ async function main(): Promise<number> {
       ...services(LAB_VIP, '-m'),
       ...(paths.includes('fullnat') ? services(FULLNAT_VIP, '--fullnat') : []),
       ...(paths.includes('dr') ? services(DR_VIP, '-g') : []),
+      ...(paths.includes('nat6') ? services(LAB_VIP6, '-m') : []),
     ]) {
       const r = await lab.tapvs(c);
       if (r.code !== 0) throw new Error(`tapvs ${c.join(' ')} failed: ${r.stderr.trim()}`);
@@ -298,14 +308,14 @@ async function main(): Promise<number> {
           balancerCpu,
         )
       : null;
-    const balancerPid = (p: PathName): number | null => (p === 'tapvs' || p === 'fullnat' || p === 'dr' ? daemon.pid : p === 'haproxy' ? (haproxy?.pid ?? null) : null);
+    const balancerPid = (p: PathName): number | null => (p === 'tapvs' || p === 'fullnat' || p === 'dr' || p === 'nat6' ? daemon.pid : p === 'haproxy' ? (haproxy?.pid ?? null) : null);
 
     // --- servers ---
     const binds = [...new Set(paths.map((p) => SERVER_BIND[p]))];
     const iperfServers = new Map<string, Background>();
     if (tests.some((t) => TEST_TOOLS[t].includes('iperf3'))) for (const b of binds) iperfServers.set(b, await startIperfServer(lab, rs1, b, load));
     if (tests.includes('cps')) for (const ns of lab.rs) await startNginx(lab, ns, workDir, load.cpu);
-    if (tests.includes('rr_tcp') || tests.includes('rr_udp')) for (const b of binds) await startSockperfServers(lab, rs1, b, load.cpu);
+    if (tests.includes('rr_tcp') || tests.includes('rr_udp')) for (const b of binds) if (!b.includes(':')) await startSockperfServers(lab, rs1, b, load.cpu);
 
     /** Run one measurement; a failed run is reported and skipped (its iperf3 server restarted if it died). */
     const attempt = async <T>(label: string, p: PathName, fn: () => Promise<T>): Promise<T | null> => {
@@ -394,14 +404,14 @@ async function main(): Promise<number> {
         results.add('udp_max', p, m.value.max.receivedPps / 1e3);
         results.add('udp_max_loss', p, m.value.max.lostPercent);
         results.add('udp_free', p, free.pps / 1e3);
-        if (p === 'tapvs' || p === 'fullnat' || p === 'dr') results.add('udp_loss_tap', p, m.value.tapLoss);
+        if (p === 'tapvs' || p === 'fullnat' || p === 'dr' || p === 'nat6') results.add('udp_loss_tap', p, m.value.tapLoss);
         if (free.generatorLimited) generatorLimited[p]++;
         keepCpu(m);
         const steps = free.steps.map((s) => `${(s.offeredPps / 1e3).toFixed(1)}k:${s.lostPercent.toFixed(2)}%`).join(' ');
         out(`  ${tag} ${maxLine}`);
         out(`  ${tag} loss-free ${(free.pps / 1e3).toFixed(1)} kpps${free.generatorLimited ? ' (no loss at max offered rate: generator-limited)' : ` (offered:loss ${steps})`}${loadText(m)}`);
       } else if (t === 'cps') {
-        const m = await measuredUndisturbed(t, p, () => shortConnections(lab, `http://${TARGET[p]}:${HTTP_PORT}/`, CPS_SECONDS, load.cpu));
+        const m = await measuredUndisturbed(t, p, () => shortConnections(lab, `http://${urlHost(p)}:${HTTP_PORT}/`, CPS_SECONDS, load.cpu));
         if (!m) return;
         results.add(t, p, m.value.cps);
         cpsErrors[p] += m.value.errors;
@@ -449,6 +459,7 @@ async function main(): Promise<number> {
       if (paths.includes('nft')) idleCells.nft = '0 (no process)';
       if (paths.includes('fullnat')) idleCells.fullnat = 'as tapvs';
       if (paths.includes('dr')) idleCells.dr = 'as tapvs';
+      if (paths.includes('nat6')) idleCells.nat6 = 'as tapvs';
     }
 
     // --- table ---
@@ -499,8 +510,8 @@ async function main(): Promise<number> {
     }
     if (has('cps')) rows.push({ metric: `HTTP short connections/s (wrk -c32)`, cells: cells('cps'), digits: 0, ratio: true });
     if (has('rr_tcp')) {
-      rows.push({ metric: `TCP RR RTT p50 (us)`, cells: cells('rr_tcp_p50'), digits: 0, ratio: true });
-      rows.push({ metric: `TCP RR RTT p99 (us)`, cells: cells('rr_tcp_p99'), digits: 0, ratio: true });
+      rows.push({ metric: `TCP RR RTT p50 (us)`, cells: naFor(cells('rr_tcp_p50'), 'rr_tcp'), digits: 0, ratio: true });
+      rows.push({ metric: `TCP RR RTT p99 (us)`, cells: naFor(cells('rr_tcp_p99'), 'rr_tcp'), digits: 0, ratio: true });
     }
     if (has('rr_udp')) {
       rows.push({ metric: `UDP RR RTT p50 (us)`, cells: naFor(cells('rr_udp_p50'), 'rr_udp'), digits: 0, ratio: true });

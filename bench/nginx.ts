@@ -26,6 +26,7 @@ http {
   proxy_temp_path ${dir}/tmp;
   server {
     listen ${HTTP_PORT} backlog=4096;
+    listen [::]:${HTTP_PORT} backlog=4096;
     location / { return 200 "ok"; }
   }
 }

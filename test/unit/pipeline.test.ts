@@ -71,7 +71,7 @@ function director(opts: { knownRs?: boolean; sysctls?: IpvsSysctls } = {}) {
   const deleteRs = (): void => {
     expect(services.deleteDest(svc, { af: 4, addr: RIP, port: 8080 })).toBeNull();
   };
-  return { pipeline, services, tracker, feed, feedBatch, addRs, deleteRs, svc };
+  return { pipeline, services, tracker, tap, feed, feedBatch, addRs, deleteRs, svc };
 }
 
 function tcpFrame(dstMac: Uint8Array, srcMac: Uint8Array, src: string, sport: number, dst: string, dport: number, flags: number, payload = 0, df = true, tos = 0): Uint8Array {
@@ -144,6 +144,36 @@ describe('Pipeline (NAT)', () => {
     expect(l4Valid(back)).toBe(true);
     expect(d.pipeline.forwardedIn).toBe(1);
     expect(d.pipeline.forwardedOut).toBe(1);
+  });
+
+  it('multiqueue: queue 0 relays the ARP reply another queue waits for, within 200 frames a second', () => {
+    // Queue 1 resolves the real server; its reply arrives on queue 0 (not TCP/UDP), which relays it.
+    const q1 = director({ knownRs: false });
+    q1.addRs();
+    expect(q1.feed(tcpFrame(DIRECTOR_MAC, CLIENT_MAC, CIP, 40001, VIP, 80, TCP_SYN))[0][21]).toBe(1); // ARP request
+    const q0 = director({ knownRs: false });
+    const relayed: Uint8Array[] = [];
+    q0.pipeline.onNeighborFrame = (f) => relayed.push(f);
+    const reply = new Uint8Array(42);
+    reply.set(DIRECTOR_MAC, 0);
+    reply.set(RS_MAC, 6);
+    reply.set([0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 2], 12);
+    reply.set(RS_MAC, 22);
+    reply.set([198, 18, 2, 11], 28);
+    reply.set(DIRECTOR_MAC, 32);
+    reply.set([198, 18, 2, 1], 38);
+    q0.feed(reply);
+    expect(relayed).toHaveLength(1);
+    expect(Array.from(relayed[0])).toEqual(Array.from(reply));
+    // Queue 1 learns from the copy, sends the SYN it held, and answers nothing.
+    q1.tap.sent.length = 0;
+    q1.pipeline.learnFromRelayedFrame(relayed[0], 0, relayed[0].length, 2);
+    expect(q1.tap.sent).toHaveLength(1);
+    expect(mac(q1.tap.sent[0], 0)).toBe('02:00:00:00:00:11');
+    // A flood of ARP replies: 200 relayed in a second, the rest counted.
+    for (let i = 0; i < 250; i++) q0.feed(reply);
+    expect(relayed).toHaveLength(200);
+    expect(q0.pipeline.neighborRelaysSuppressed).toBe(51);
   });
 
   it('queues a frame until the real server answers ARP, then sends it', () => {

@@ -36,6 +36,7 @@ import {
 import type { Command } from '../control/protocol.js';
 import type { ListingFormat } from '../control/listing.js';
 import {
+  canonicalAddress,
   formatIPv4,
   formatIPv6,
   inetAton,
@@ -115,7 +116,6 @@ export const NOT_SUPPORTED_YET: readonly PendingFeature[] = [
   'start-daemon',
   'stop-daemon',
   'daemon-listing',
-  'ipv6',
   'pe',
 ];
 
@@ -1262,25 +1262,30 @@ function parseMarkRule(command: 'add-mark' | 'del-mark', words: readonly string[
   const mark = markText === undefined ? undefined : parseMarkValue(markText);
   if (addr === undefined) markFail(`You need to supply the 'destination' option for the '${command}' command`);
   if (mark === undefined) markFail(`You need to supply the 'set-mark' option for the '${command}' command`);
-  return { af: 4, addr, protocol, ports, mark };
+  return { af: addr.includes(':') ? 6 : 4, addr, protocol, ports, mark };
 }
 
 /**
- * `-d`: one IPv4 host, as an inet_aton form or an /etc/hosts name (like ipvsadm's service
- * addresses); a `/32` suffix (as iptables-save prints it) is accepted. Not 0.0.0.0, multicast,
- * reserved or broadcast addresses.
+ * `-d`: one host, as an inet_aton form or an /etc/hosts name (like ipvsadm's service addresses), or an
+ * IPv6 address (written bare or in brackets; the rule then marks IPv6 packets, for `-f N -6` services);
+ * a `/32` (`/128`) suffix, as iptables-save prints it, is accepted. Not 0.0.0.0, multicast, reserved or
+ * broadcast addresses.
  */
 function parseMarkDestination(text: string, names: NameDatabase): string {
   const slash = text.indexOf('/');
-  const host = slash >= 0 ? text.slice(0, slash) : text;
+  let host = slash >= 0 ? text.slice(0, slash) : text;
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  const v6 = inetPton6(host);
+  if (v6 !== undefined) {
+    if (slash >= 0 && text.slice(slash + 1) !== '128') markFail(`illegal mark-rule destination \`${text}' specified (one host: no prefix other than /128)`);
+    if (v6[0] === 0xff || v6.every((b) => b === 0)) markFail(`illegal mark-rule destination \`${text}' specified (not a unicast host address)`);
+    return canonicalAddress(6, host);
+  }
   if (slash >= 0 && text.slice(slash + 1) !== '32') {
     markFail(`illegal mark-rule destination \`${text}' specified (one host: no prefix other than /32)`);
   }
   const value = host === '' ? undefined : (inetAton(host) ?? names.hostToIPv4(host));
-  if (value === undefined) {
-    const v6 = inetPton6(host) !== undefined;
-    markFail(`illegal mark-rule destination \`${text}' specified (${v6 ? 'IPv6 mark rules are not supported' : 'an IPv4 host address'})`);
-  }
+  if (value === undefined) markFail(`illegal mark-rule destination \`${text}' specified (an IPv4 or IPv6 host address)`);
   if (value === 0 || value >= 0xe0000000) {
     markFail(`illegal mark-rule destination \`${text}' specified (not a unicast host address)`);
   }

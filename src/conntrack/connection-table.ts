@@ -344,7 +344,8 @@ export class ConnectionTable {
     if ((protocol & PROTO_INET6) !== 0) {
       const a6 = this.addresses6;
       a6.retain(caddr);
-      a6.retain(vaddr);
+      // An fwmark template (protocol IPPROTO_IP) holds the mark where the VIP would be, not an address id.
+      if ((protocol & 0xff) !== 0) a6.retain(vaddr);
       a6.retain(daddr);
       if (laddr !== 0) a6.retain(laddr);
     }
@@ -412,7 +413,7 @@ export class ConnectionTable {
     if (this.isInet6(i)) {
       const a6 = this.addresses6;
       a6.release(this.caddrOf(i));
-      a6.release(this.vaddrOf(i));
+      if (this.protocolOf(i) !== 0) a6.release(this.vaddrOf(i)); // an fwmark template's is the mark
       a6.release(this.daddrOf(i));
     }
     this.unarm(i);

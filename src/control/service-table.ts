@@ -121,13 +121,16 @@ export class ServiceTable {
   /** The same two for IPv6 services, as Ipv6AddressIds ids. */
   vips6 = new Uint32Array(0);
   lips6 = new Uint32Array(0);
-  /** fwmark services: mark and service id, scanned when a marked packet is scheduled. */
+  /** fwmark services: mark, family tag and service id, scanned when a marked packet is scheduled. */
   private fwmarks = new Uint32Array(0);
+  private fwmarkFamily = new Uint32Array(0);
   private fwmarkService = new Int32Array(0);
   private portZeroServices = 0;
   /** Mark rules in match order, and their compiled form. */
   readonly markRules: MarkRule[] = [];
   private ruleAddr = new Uint32Array(0);
+  /** PROTO_INET6 for an IPv6 rule (its address an Ipv6AddressIds id), 0 for IPv4. */
+  private ruleFamily = new Uint32Array(0);
   private ruleProto = new Uint8Array(0);
   private ruleMark = new Uint32Array(0);
   private rulePortFirst = new Int32Array(0);
@@ -173,21 +176,26 @@ export class ServiceTable {
    */
   lookupForScheduling(protocol: number, vaddr: number, vport: number, mark: number): number {
     if (mark !== 0) {
-      const m = this.fwmarks;
-      for (let i = 0; i < m.length; i++) if (m[i] === mark) return this.fwmarkService[i];
+      // IPVS keys fwmark services by (family, mark).
+      const m = this.fwmarks, family = protocol & PROTO_INET6;
+      for (let i = 0; i < m.length; i++) if (m[i] === mark && this.fwmarkFamily[i] === family) return this.fwmarkService[i];
     }
     const s = this.lookup(protocol, vaddr, vport);
     if (s >= 0 || this.portZeroServices === 0) return s;
     return this.lookup(protocol, vaddr, 0);
   }
 
-  /** The firewall mark tapvs's mark rules give a packet (first match), 0 when none matches. */
+  /**
+   * The firewall mark tapvs's mark rules give a packet (first match), 0 when none matches. `protocol`
+   * carries the family tag (PROTO_INET6), `daddr` is an IPv6 address id for IPv6.
+   */
   classify(protocol: number, daddr: number, dport: number): number {
     const a = this.ruleAddr;
+    const family = protocol & PROTO_INET6, proto = protocol & 0xff;
     for (let r = 0; r < a.length; r++) {
-      if (a[r] !== daddr) continue;
+      if (a[r] !== daddr || this.ruleFamily[r] !== family) continue;
       const p = this.ruleProto[r];
-      if (p !== 0 && p !== protocol) continue;
+      if (p !== 0 && p !== proto) continue;
       const n = this.rulePortCount[r];
       if (n === 0) return this.ruleMark[r];
       const first = this.rulePortFirst[r];
@@ -200,6 +208,8 @@ export class ServiceTable {
     const invalid = checkMarkRule(rule);
     if (invalid) return invalid;
     if (this.markRules.some((r) => sameMarkRule(r, rule))) return { errno: 'EEXIST' };
+    // An IPv6 rule's address is held as an address id (released with the rule).
+    if (rule.af === 6 && this.addresses6.acquireText(rule.addr) < 0) return { errno: 'ENOMEM' };
     this.markRules.push({ ...rule, ports: rule.ports.map(([lo, hi]) => [lo, hi] as [number, number]) });
     this.rebuildIndex();
     this.onChange?.('changed');
@@ -209,7 +219,8 @@ export class ServiceTable {
   deleteMarkRule(rule: MarkRule): ControlError | null {
     const i = this.markRules.findIndex((r) => sameMarkRule(r, rule));
     if (i < 0) return { errno: 'ENOENT' };
-    this.markRules.splice(i, 1);
+    const [removed] = this.markRules.splice(i, 1);
+    if (removed.af === 6) this.addresses6.release(this.addresses6.findText(removed.addr));
     this.rebuildIndex();
     this.onChange?.('changed');
     return null;
@@ -502,7 +513,6 @@ export class ServiceTable {
 
   private checkServiceConfig(cfg: ServiceConfig): ControlError | null {
     if (cfg.af !== 4 && cfg.af !== 6) return { errno: 'EAFNOSUPPORT' };
-    if (cfg.af === 6 && cfg.fwmark !== 0) return { errno: 'EAFNOSUPPORT', message: 'IPv6 fwmark services are not supported yet' };
     if (cfg.protocol !== IPPROTO_TCP && cfg.protocol !== IPPROTO_UDP)
       return { errno: 'EINVAL', message: 'only TCP and UDP services are supported' };
     if (cfg.pe !== '') return { errno: 'EINVAL', message: 'persistence engines (--pe) are not supported yet' };
@@ -512,7 +522,7 @@ export class ServiceTable {
     if (cfg.fwmark === 0 && cfg.port === 0 && (cfg.flags & SVC_F_PERSISTENT) === 0)
       return { errno: 'EINVAL', message: 'port zero is only supported in persistent services' };
     if (cfg.af === 6) {
-      if (!isUnicast6(cfg.addr)) return { errno: 'EINVAL' };
+      if (cfg.fwmark === 0 && !isUnicast6(cfg.addr)) return { errno: 'EINVAL' };
       // ipvsadm -6 -M takes a prefix length (1..128).
       const prefix = Number(cfg.netmask);
       if (!(Number.isInteger(prefix) && prefix >= 1 && prefix <= 128)) return { errno: 'EINVAL' };
@@ -562,11 +572,12 @@ export class ServiceTable {
     this.idxService = new Int32Array(size).fill(INDEX_EMPTY);
     this.idxMask = size - 1;
     const vips = new Set<number>(), vips6 = new Set<number>();
-    const fwmarks: number[] = [], fwmarkService: number[] = [];
+    const fwmarks: number[] = [], fwmarkFamily: number[] = [], fwmarkService: number[] = [];
     this.portZeroServices = 0;
     for (const s of this.services) {
       if (s.config.fwmark !== 0) {
         fwmarks.push(s.config.fwmark >>> 0);
+        fwmarkFamily.push(s.familyTag);
         fwmarkService.push(s.id);
         continue;
       }
@@ -581,9 +592,11 @@ export class ServiceTable {
       (s.config.af === 6 ? vips6 : vips).add(s.vaddr);
     }
     this.fwmarks = Uint32Array.from(fwmarks);
+    this.fwmarkFamily = Uint32Array.from(fwmarkFamily);
     this.fwmarkService = Int32Array.from(fwmarkService);
     const rules = this.markRules;
-    this.ruleAddr = Uint32Array.from(rules.map((r) => parseIpv4(r.addr) >>> 0));
+    this.ruleAddr = Uint32Array.from(rules.map((r) => (r.af === 6 ? this.addresses6.findText(r.addr) : parseIpv4(r.addr)) >>> 0));
+    this.ruleFamily = Uint32Array.from(rules.map((r) => (r.af === 6 ? PROTO_INET6 : 0)));
     this.ruleProto = Uint8Array.from(rules.map((r) => r.protocol));
     this.ruleMark = Uint32Array.from(rules.map((r) => r.mark >>> 0));
     this.rulePortCount = Int32Array.from(rules.map((r) => r.ports.length));
@@ -596,7 +609,7 @@ export class ServiceTable {
     this.rulePortFirst = Int32Array.from(first);
     this.rulePortLo = Uint16Array.from(rules.flatMap((r) => r.ports.map((p) => p[0])));
     this.rulePortHi = Uint16Array.from(rules.flatMap((r) => r.ports.map((p) => p[1])));
-    for (const a of this.ruleAddr) vips.add(a);
+    this.ruleAddr.forEach((a, r) => (this.ruleFamily[r] !== 0 ? vips6 : vips).add(a));
     this.vips = Uint32Array.from(vips);
     this.vips6 = Uint32Array.from(vips6);
     this.lips = Uint32Array.from(new Set(this.services.filter((s) => s.config.af !== 6).flatMap((s) => s.laddrs)));
@@ -619,9 +632,8 @@ function checkDestFamily(svc: VirtualService, cfg: DestinationConfig): ControlEr
 }
 
 function checkMarkRule(rule: MarkRule): ControlError | null {
-  if (rule.af !== 4) return { errno: 'EAFNOSUPPORT', message: 'IPv6 mark rules are not supported yet' };
-  const a = parseIpv4(rule.addr);
-  if (!(a >= 0)) return { errno: 'EINVAL', message: `invalid address ${rule.addr}` };
+  if (rule.af !== 4 && rule.af !== 6) return { errno: 'EAFNOSUPPORT' };
+  if (rule.af === 6 ? !isUnicast6(rule.addr) : !(parseIpv4(rule.addr) >= 0)) return { errno: 'EINVAL', message: `invalid address ${rule.addr}` };
   if (!(rule.mark >= 1 && rule.mark <= 0xffffffff && Number.isInteger(rule.mark))) return { errno: 'EINVAL', message: 'mark must be 1..4294967295' };
   if (rule.protocol !== 0 && rule.protocol !== IPPROTO_TCP && rule.protocol !== IPPROTO_UDP) return { errno: 'EINVAL', message: 'protocol must be tcp, udp or any' };
   if (!Array.isArray(rule.ports) || rule.ports.length > 15) return { errno: 'EINVAL', message: 'at most 15 ports or ranges' };

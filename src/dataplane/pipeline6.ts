@@ -190,7 +190,8 @@ export class Ipv6Pipeline {
       if (cid === CONN_DEST_UNAVAILABLE) return this.drop(D.DROP_DEST_UNAVAILABLE);
     }
     if (cid < 0) {
-      const svcId = this.services.lookupForScheduling(proto, vip, dport, 0);
+      const mark = this.services.classify(proto, vip, dport);
+      const svcId = this.services.lookupForScheduling(proto, vip, dport, mark);
       if (svcId < 0 || ((proto & 0xff) === IPPROTO_TCP && (tcpFlags & (TCP_SYN | TCP_RST)) !== TCP_SYN)) {
         // No service on this port (or a segment that opens nothing): what the director's stack answers.
         if ((proto & 0xff) === IPPROTO_UDP) this.host.icmp6Error(buf, off, ICMPV6_DEST_UNREACH, ICMPV6_PORT_UNREACH, buf, ip + 24);

@@ -494,7 +494,7 @@ describe('features not supported yet: refused after ipvsadm validation, exit 2',
 
   it('the list holds exactly the pending features', () => {
     expect([...NOT_SUPPORTED_YET].sort()).toEqual(
-      ['daemon-listing', 'ipv6', 'pe', 'start-daemon', 'stop-daemon'].sort(),
+      ['daemon-listing', 'pe', 'start-daemon', 'stop-daemon'].sort(),
     );
   });
 
@@ -515,10 +515,10 @@ describe('features not supported yet: refused after ipvsadm validation, exit 2',
     expect(command('-a -t 10.0.0.1:80 -r 10.0.0.2:8080 -i')).toMatchObject({ dest: { forward: 2, port: 80, tunType: 0 } });
     expect(command('-a -t 10.0.0.1:80 -r 10.0.0.2 -i --tun-type gre --tun-csum')).toMatchObject({ dest: { forward: 2, tunType: 2, tunFlags: 1 } });
     expect(command('-a -t 10.0.0.1:80 -r 10.0.0.2 -i --tun-type gue --tun-port 6080')).toMatchObject({ dest: { forward: 2, tunType: 1, tunPort: 6080, tunFlags: 0 } });
-    refused('-A -f 1 -6', '-6 (IPv6 fwmark service)');
-    refused('-L -f 1 -6', '-6 (IPv6 fwmark service)');
-    refused('-Z -f 1 -6', '-6 (IPv6 fwmark service)');
-    refused('-A -f 1 -6 -p -M 64', '-6 (IPv6 fwmark service)');
+    // -6 with -f: an IPv6 fwmark service (supported now).
+    expect(command('-A -f 1 -6 -s rr')).toMatchObject({ op: 'add-service', service: { af: 6, fwmark: 1, addr: '::', netmask: '128' } });
+    expect(command('-Z -f 1 -6')).toMatchObject({ op: 'zero', service: { af: 6, fwmark: 1 } });
+    expect(command('-A -f 1 -6 -p -M 64')).toMatchObject({ service: { af: 6, fwmark: 1, flags: 1, netmask: '64' } });
     refused('-A -t 10.0.0.1:80 --pe sip', '--pe (persistence engine)');
     refused('--start-daemon master', '--start-daemon (connection synchronisation)');
     refused('--stop-daemon backup', '--stop-daemon (connection synchronisation)');
@@ -632,14 +632,23 @@ describe('mark rules: --add-mark / --del-mark', () => {
     );
   });
 
+  it('IPv6 destinations (for -f N -6 services): bare, bracketed or /128, written canonically', () => {
+    for (const d of ['fd00:1::100', '[fd00:1::100]', 'FD00:1:0::100/128']) {
+      const inv = ok(`--add-mark -d ${d} -p tcp --dports 80,443 --set-mark 3`);
+      expect(inv.kind === 'command' && inv.command).toEqual({ op: 'add-mark', rule: { af: 6, addr: 'fd00:1::100', protocol: 6, ports: [[80, 80], [443, 443]], mark: 3 } });
+    }
+  });
+
   it('bad values', () => {
     const bad = (args: string, message: string): void => {
       expect(failure(`--add-mark ${args}`)).toEqual(markError(message));
     };
     bad('-d 10.0.0.0/24 --set-mark 3', "illegal mark-rule destination `10.0.0.0/24' specified (one host: no prefix other than /32)");
-    bad('-d 2001:db8::1 --set-mark 3', "illegal mark-rule destination `2001:db8::1' specified (IPv6 mark rules are not supported)");
-    bad('-d nosuchhost --set-mark 3', "illegal mark-rule destination `nosuchhost' specified (an IPv4 host address)");
-    bad('-d /32 --set-mark 3', "illegal mark-rule destination `/32' specified (an IPv4 host address)");
+    bad('-d fd00:1::100/64 --set-mark 3', "illegal mark-rule destination `fd00:1::100/64' specified (one host: no prefix other than /128)");
+    bad('-d ff02::1 --set-mark 3', "illegal mark-rule destination `ff02::1' specified (not a unicast host address)");
+    bad('-d :: --set-mark 3', "illegal mark-rule destination `::' specified (not a unicast host address)");
+    bad('-d nosuchhost --set-mark 3', "illegal mark-rule destination `nosuchhost' specified (an IPv4 or IPv6 host address)");
+    bad('-d /32 --set-mark 3', "illegal mark-rule destination `/32' specified (an IPv4 or IPv6 host address)");
     bad('-d 0.0.0.0 --set-mark 3', "illegal mark-rule destination `0.0.0.0' specified (not a unicast host address)");
     bad('-d 224.0.0.1 --set-mark 3', "illegal mark-rule destination `224.0.0.1' specified (not a unicast host address)");
     bad('-d 255.255.255.255 --set-mark 3', "illegal mark-rule destination `255.255.255.255' specified (not a unicast host address)");

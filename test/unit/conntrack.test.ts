@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConnectionTable, TICK_MS } from '../../src/conntrack/connection-table.js';
 import { ConnectionTracker } from '../../src/conntrack/connection-tracker.js';
-import { CONN_F_INACTIVE } from '../../src/conntrack/connection-flags.js';
+import { CONN_F_INACTIVE, CONN_F_TEMPLATE, PROTO_INET6 } from '../../src/conntrack/connection-flags.js';
 import { DIR_INPUT, DIR_OUTPUT, TCP_S_CLOSE_WAIT, TCP_S_ESTABLISHED, TCP_S_SYN_RECV, TCP_S_TIME_WAIT } from '../../src/conntrack/tcp-state.js';
 import { DEST_F_AVAILABLE, DEST_F_OVERLOAD, DestinationTable } from '../../src/dataplane/destination-table.js';
 
@@ -20,6 +20,19 @@ function oneDest(): { dests: DestinationTable; d: number } {
 }
 
 describe('ConnectionTable', () => {
+  it('an IPv6 fwmark template holds its client and real-server address ids, not the mark in the VIP field', () => {
+    const t = new ConnectionTable(64, 64, 0);
+    const ids = t.addresses6;
+    const client = ids.acquireText('fd00:1::2'), rs = ids.acquireText('fd00:2::11'), other = ids.acquireText('fd00:1::100');
+    const before = [client, rs, other].map((id) => ids.references(id));
+    // Template <IPPROTO_IP, client, 0, mark, 0>: the mark equals another address's id on purpose.
+    const tpl = t.insert(PROTO_INET6, client, 0, other, 0, rs, 0, CONN_F_TEMPLATE, 600_000, 0);
+    expect([client, rs, other].map((id) => ids.references(id))).toEqual([before[0] + 1, before[1] + 1, before[2]]);
+    expect(t.lookupTemplate(PROTO_INET6, client, other, 0)).toBe(tpl);
+    t.remove(tpl);
+    expect([client, rs, other].map((id) => ids.references(id))).toEqual(before);
+  });
+
   it('finds an entry from both directions by the client side', () => {
     const t = new ConnectionTable(1000);
     const id = t.insert(TCP, CIP, 40000, VIP, 80, RIP, 8080, 0, 3000, 0);

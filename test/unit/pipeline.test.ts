@@ -99,6 +99,19 @@ function arpRequest(target: string): Uint8Array {
   return f;
 }
 
+/** The real server's ARP reply to the director's request for the RIP (from the DIP). */
+function arpReplyFromRs(): Uint8Array {
+  const f = new Uint8Array(42);
+  f.set(DIRECTOR_MAC, 0);
+  f.set(RS_MAC, 6);
+  f.set([0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 2], 12);
+  f.set(RS_MAC, 22);
+  f.set([198, 18, 2, 11], 28);
+  f.set(DIRECTOR_MAC, 32);
+  f.set([198, 18, 2, 1], 38);
+  return f;
+}
+
 function l4Valid(frame: Uint8Array): boolean {
   const ip = new Ipv4View().at(frame, 14);
   const len = ip.totalLength - ip.headerLength;
@@ -154,14 +167,7 @@ describe('Pipeline (NAT)', () => {
     const q0 = director({ knownRs: false });
     const relayed: Uint8Array[] = [];
     q0.pipeline.onNeighborFrame = (f) => relayed.push(f);
-    const reply = new Uint8Array(42);
-    reply.set(DIRECTOR_MAC, 0);
-    reply.set(RS_MAC, 6);
-    reply.set([0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 2], 12);
-    reply.set(RS_MAC, 22);
-    reply.set([198, 18, 2, 11], 28);
-    reply.set(DIRECTOR_MAC, 32);
-    reply.set([198, 18, 2, 1], 38);
+    const reply = arpReplyFromRs();
     q0.feed(reply);
     expect(relayed).toHaveLength(1);
     expect(Array.from(relayed[0])).toEqual(Array.from(reply));
@@ -184,14 +190,7 @@ describe('Pipeline (NAT)', () => {
     expect(out[0][21]).toBe(1); // an ARP request ...
     expect(Array.from(out[0].subarray(38, 42))).toEqual([198, 18, 2, 11]); // ... for the RIP
     expect(Array.from(out[0].subarray(28, 32))).toEqual([198, 18, 2, 1]); // from the DIP
-    const reply = new Uint8Array(42);
-    reply.set(DIRECTOR_MAC, 0);
-    reply.set(RS_MAC, 6);
-    reply.set([0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 2], 12);
-    reply.set(RS_MAC, 22);
-    reply.set([198, 18, 2, 11], 28);
-    reply.set(DIRECTOR_MAC, 32);
-    reply.set([198, 18, 2, 1], 38);
+    const reply = arpReplyFromRs();
     const flushed = d.feed(reply);
     expect(flushed).toHaveLength(1);
     expect(mac(flushed[0], 0)).toBe('02:00:00:00:00:11');

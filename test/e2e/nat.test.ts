@@ -136,6 +136,33 @@ describe.skipIf(SKIP_REASON !== null)('NAT end to end', () => {
     expect(noService[0].error).toMatch(/ECONNREFUSED/);
   });
 
+  it('limits the port unreachables it sends one client as the kernel does: a burst of 6, then one a second', async () => {
+    await natService(9000, 'rr', [[RS1, 9000, 1]], '-u'); // VIP:9000 served; VIP:9998 is not
+    // A client address of its own, so that no earlier test has spent its bucket.
+    const src = '198.18.1.50';
+    expect((await lab().exec(lab().cli, 'ip', ['addr', 'add', `${src}/24`, 'dev', 'eth0'])).code).toBe(0);
+    const r = await lab().exec(lab().cli, 'python3', [
+      '-c',
+      `import socket, time\n` +
+        `icmp = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)\n` +
+        `icmp.settimeout(0.2)\n` +
+        `udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n` +
+        `udp.bind(('${src}', 0))\n` +
+        `for i in range(20): udp.sendto(b'x', ('${VIP}', 9998))\n` +
+        `n = 0\nend = time.time() + 0.8\n` +
+        `while time.time() < end:\n` +
+        `  try:\n    d, a = icmp.recvfrom(2048)\n  except socket.timeout:\n    continue\n` +
+        `  ihl = (d[0] & 15) * 4\n` +
+        `  if a[0] == '${VIP}' and d[ihl] == 3 and d[ihl + 1] == 3 and socket.inet_ntoa(d[ihl + 20:ihl + 24]) == '${src}': n += 1\n` +
+        `print(n)`,
+    ]);
+    expect(r.stdout.trim(), r.stderr).toBe('6');
+    const client = new ControlClient(lab().socketPath);
+    const reply = await client.request({ op: 'get-counters' });
+    client.close();
+    expect(reply.ok && (reply.counters as { icmpRateLimited: number }).icmpRateLimited).toBeGreaterThanOrEqual(14);
+  });
+
   it('translates ICMP errors: a UDP port the real server does not serve is refused at the client', async () => {
     await natService(9999, 'rr', [[RS1, 9999, 1]], '-u');
     const r = await lab().exec(lab().cli, 'python3', [
